@@ -1,0 +1,27 @@
+"""The ResNet-50 family for learning from JPEG DCT coefficients (and the RGB baseline).
+
+>>> import models
+>>> net = models.create("late_concat_rfa_thinner", num_classes=10)
+>>> net.input_format, net(net.example_input(2)).shape
+('gueguen', torch.Size([2, 10]))
+
+Names: ``resnet50`` (RGB); the Gueguen et al. variants ``upsampling``, ``upsampling_rfa``,
+``deconvolution_rfa``, ``downsampling``, ``late_concat``, ``late_concat_rfa``,
+``late_concat_rfa_thinner`` (input ``gueguen``); ``dctnet`` (Xu et al., input ``dctnet``) and
+``hilo`` (the high/low-frequency split with early exit, input ``dctnet`` with 24 channels).
+
+Options every model takes: ``stride_in`` ("1x1" | "3x3": where a bottleneck puts its stride),
+``antialias`` ("none" | "blur" | "adaptive"), ``aa_size`` (blur taps / adaptive kernel, 3),
+``aa_groups`` (adaptive filter groups, 8), ``zero_init_residual`` (False).
+"""
+from __future__ import annotations
+
+from .registry import bind, create, info, names, register
+from .resnet import GUEGUEN, GueguenNet, ResNet50
+
+register("resnet50", ResNet50, "rgb", "ResNet-50 on RGB pixels (the baseline)")
+for _name, _spec in GUEGUEN.items():
+    register(_name, bind(GueguenNet, _spec), "gueguen",
+             f"Gueguen et al. {_name} ResNet-50 variant on Y/CbCr DCT coefficients")
+
+__all__ = ["create", "names", "info", "register", "ResNet50", "GueguenNet", "GUEGUEN"]

@@ -1,0 +1,61 @@
+"""Name -> builder registry (as timm's ``create_model``): ``create``, ``names``, ``info``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered model: its builder, input format and default options."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    input_format: str
+    doc: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def register(name: str, builder: Callable[..., nn.Module], input_format: str, doc: str,
+             **defaults: Any) -> None:
+    """Add ``name``; ``defaults`` are options passed to ``builder`` unless overridden."""
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is already registered")
+    _REGISTRY[name] = Entry(name, builder, input_format, doc, dict(defaults))
+
+
+def names() -> list[str]:
+    """All registered model names, in registration order."""
+    return list(_REGISTRY)
+
+
+def info(name: str) -> Entry:
+    """The registry entry of ``name`` (``.input_format``, ``.doc``, ``.defaults``)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(_REGISTRY)}") from None
+
+
+def create(name: str, num_classes: int = 1000, **options: Any) -> nn.Module:
+    """Build model ``name`` with ``num_classes`` outputs; ``options`` are the variant's
+    keyword options (e.g. ``stride_in``, ``antialias``, ``channels``)."""
+    entry = info(name)
+    kwargs = {**entry.defaults, **options}
+    try:
+        model = entry.builder(num_classes=num_classes, **kwargs)
+    except TypeError as e:  # unknown option names
+        raise TypeError(f"{name}: {e}") from None
+    model.model_name = name
+    return model
+
+
+def bind(cls: type, *args: Any) -> Callable[..., nn.Module]:
+    """A builder calling ``cls(*args, num_classes=..., **options)``."""
+    return partial(cls, *args)
