@@ -17,11 +17,21 @@ Options every model takes: ``stride_in`` ("1x1" | "3x3": where a bottleneck puts
 from __future__ import annotations
 
 from .registry import bind, create, info, names, register
+from .dctnet import DCTNet
+from .hilo import HiLo
 from .resnet import GUEGUEN, GueguenNet, ResNet50
+from .summary import summary
 
 register("resnet50", ResNet50, "rgb", "ResNet-50 on RGB pixels (the baseline)")
 for _name, _spec in GUEGUEN.items():
     register(_name, bind(GueguenNet, _spec), "gueguen",
              f"Gueguen et al. {_name} ResNet-50 variant on Y/CbCr DCT coefficients")
+register("dctnet", DCTNet, "dctnet",
+         "DCTNet (Xu et al.): stemless ResNet-50 on C DCT channels (channels=24|32|48|64|192, "
+         "layer2_stride=1|2, gate=False|True)")
+register("hilo", HiLo, "dctnet",
+         "high/low-frequency split: two half-width ResNet-50s on DCT-24 with early exit "
+         "(threshold=0.85)")
 
-__all__ = ["create", "names", "info", "register", "ResNet50", "GueguenNet", "GUEGUEN"]
+__all__ = ["create", "names", "info", "register", "summary", "ResNet50", "GueguenNet",
+           "GUEGUEN", "DCTNet", "HiLo"]

@@ -90,11 +90,11 @@ def summary(name: str, num_classes: int = 1000, size: int | None = None,
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of summaries."""
-    lines = [f"{'model':<26} {'input':<8} {'params':>11} {'GMACs':>7}  RF/stride after each stage"]
+    lines = [f"{'model':<34} {'input':<8} {'params':>11} {'GMACs':>7}  RF/stride after each stage"]
     for r in rows:
         rf = "  ".join(f"{s['stage']}:{s['rf']}/{s['stride']}" for s in r["receptive_field"])
         label = r["name"] + ("" if not r["options"] else
                              "(" + ",".join(f"{k}={v}" for k, v in r["options"].items()) + ")")
-        lines.append(f"{label:<26} {r['input_format']:<8} {r['params']:>11,} "
+        lines.append(f"{label:<34} {r['input_format']:<8} {r['params']:>11,} "
                      f"{r['macs'] / 1e9:>7.3f}  {rf}")
     return "\n".join(lines)

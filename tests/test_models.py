@@ -107,3 +107,123 @@ def test_bad_inputs_raise_clear_errors():
         models.create("resnet50", antialias="gauss")
     with pytest.raises(ValueError, match="stride_in"):
         models.create("resnet50", stride_in="2x2")
+
+
+# -- DCTNet ---------------------------------------------------------------------------------
+def test_dctnet_macs_and_options():
+    """layer2 stride 1 (DCTNet's code) ~13.5 GMACs; stride 2 ~3.9 (seeds/004: 3.93G)."""
+    s1 = models.create("dctnet", channels=24)
+    s2 = models.create("dctnet", channels=24, layer2_stride=2)
+    assert 13.3e9 < count_macs(s1, s1.example_input(1)) < 13.7e9
+    assert 3.85e9 < count_macs(s2, s2.example_input(1)) < 4.0e9
+    for c in (24, 32, 48, 64, 192):
+        m = models.create("dctnet", channels=c, num_classes=10)
+        assert m.input_options == {"channels": c}
+        assert m.example_input(1).shape == (1, c, 56, 56)
+    with pytest.raises(ValueError, match="channels"):
+        models.create("dctnet", channels=25)
+    with pytest.raises(ValueError, match="layer2_stride"):
+        models.create("dctnet", layer2_stride=3)
+
+
+def test_dctnet_subsets_match_design():
+    from models.dctnet import SUBSETS, channel_names
+    for c, sub in SUBSETS.items():
+        assert len(sub["y"]) + len(sub["cb"]) + len(sub["cr"]) == c
+    assert channel_names(24)[:5] == ["Y0", "Y1", "Y2", "Y3", "Y8"]
+    assert channel_names(24)[16:] == ["Cb0", "Cb1", "Cb8", "Cb9", "Cr0", "Cr1", "Cr8", "Cr9"]
+
+
+def test_gate_decisions_and_straight_through_gradient():
+    torch.manual_seed(0)
+    model = models.create("dctnet", channels=24, gate=True, num_classes=10)
+    seen = {}
+    model.stages["stage2"].register_forward_pre_hook(lambda m, a: seen.update(x=a[0]))
+    x = model.example_input(2, size=64)
+    model.train()
+    out = model(x)
+    gate = model.last_gate
+    assert gate.shape == (2, 24)
+    assert set(gate.unique().tolist()) <= {0.0, 1.0}
+    # the stage input is the input with the "off" channels zeroed
+    torch.testing.assert_close(seen["x"], x * gate[:, :, None, None])
+    # straight-through: the fraction-on penalty alone sends gradient into the gate's logits
+    (out.sum() * 0 + gate.mean()).backward()
+    g = model.gate.logits.weight.grad
+    assert g is not None and g.abs().sum() > 0
+    # eval: deterministic argmax decisions
+    model.eval()
+    with torch.no_grad():
+        model(x)
+        first = model.last_gate.clone()
+        model(x)
+    assert torch.equal(first, model.last_gate)
+    # forcing the 'off' logit to win turns every channel off
+    with torch.no_grad():
+        model.gate.logits.bias.view(24, 2).copy_(torch.tensor([50.0, -50.0]))
+        model.gate.logits.weight.zero_()
+        model(x)
+    assert model.last_gate.sum() == 0
+
+
+# -- high/low split ---------------------------------------------------------------------------
+def test_hilo_split_and_size():
+    from models.hilo import split_indices
+    lo, hi = split_indices({"y": [0, 1, 8, 9], "cb": [0], "cr": [0]})
+    assert lo == [0, 1, 4, 5, 16, 20] and len(hi) == 18
+    model = models.create("hilo", num_classes=100)
+    params = sum(p.numel() for p in model.parameters())
+    assert 11.5e6 < params < 12.5e6          # seeds/004: 11.88M for 100 classes
+    low, high = model.part_macs(56, 56)
+    assert 0.95e9 < low < 1.05e9             # seeds/004: 0.99 GFLOPs through the low model
+    assert 1.95e9 < low + high < 2.1e9       # and 2.00 through both
+    with pytest.raises(ValueError, match="not in the 24"):
+        models.create("hilo", low={"y": [63]})
+
+
+def test_hilo_early_exit_is_exact():
+    torch.manual_seed(0)
+    model = models.create("hilo", num_classes=10).eval()
+    x = model.example_input(6, size=64)
+    with torch.no_grad():
+        low = model.low_logits(x)
+        high = model.high_logits(x)
+        conf = low.float().softmax(1).amax(1)
+        low_macs, high_macs = model.part_macs(8, 8)
+        for threshold in [conf.median().item(), conf.min().item(), conf.max().item(), 0.0, 1.01]:
+            model.threshold = threshold
+            out = model(x)
+            expect_exit = conf >= threshold
+            assert torch.equal(model.last_exit, expect_exit)
+            torch.testing.assert_close(out[expect_exit], low[expect_exit])
+            torch.testing.assert_close(out[~expect_exit], high[~expect_exit], rtol=1e-4, atol=1e-4)
+            n_rest = int((~expect_exit).sum())
+            assert model.last_macs == pytest.approx(low_macs + high_macs * n_rest / 6)
+        # forced logits: a huge bias on one class makes the low model certain -> all exit
+        model.threshold = 0.85
+        model.low.fc.bias.data[3] = 1e4
+        out = model(x)
+    assert model.last_exit.all() and (out.argmax(1) == 3).all()
+
+
+def test_hilo_training_steps():
+    model = models.create("hilo", num_classes=10)
+    x = model.example_input(2, size=64)
+    model.train().set_step(1)
+    model(x).sum().backward()
+    assert all(p.grad is not None for p in model.high.parameters())
+    assert all(p.grad is not None for p in model.low_in.parameters())
+    assert all(p.grad is None for p in model.low.parameters())
+    model.zero_grad(set_to_none=True)
+    model.set_step(2)
+    assert not model.low_in[1].training  # frozen BN keeps its statistics
+    before = model.low_in[1].running_mean.clone()
+    out = model(x)
+    torch.testing.assert_close(out, model.low_logits(x))
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.low.parameters())
+    assert all(p.grad is None for p in model.low_in.parameters())
+    assert all(p.grad is None for p in model.high.parameters())
+    assert torch.equal(before, model.low_in[1].running_mean)
+    with pytest.raises(ValueError, match="step"):
+        model.set_step(3)
