@@ -1,0 +1,118 @@
+"""The command line of ``experiments/run.py`` and its two default schedules.
+
+Every schedule setting defaults to ``None`` on the command line and is filled from a profile:
+
+- ``synthetic`` (no ``--data``): the embedded generated dataset, a short schedule sized so any
+  single variant trains, evaluates and is measured in under 10 minutes on 2 CPU cores.
+- ``imagenet`` (with ``--data``): the papers' recipe (input size from the model, 90 epochs,
+  5 warm-up epochs, lr 0.1 per 256 images, weight decay 1e-4, label smoothing 0.1).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+#: The default schedules. ``crop=None`` means the model's own (paper) input size.
+PROFILES: dict[str, dict[str, Any]] = {
+    "synthetic": {
+        "epochs": 4, "batch_size": 32, "crop": 64, "lr": 0.1, "momentum": 0.9,
+        "weight_decay": 5e-5, "warmup_epochs": 1.0, "label_smoothing": 0.1, "workers": 0,
+        "gate_lambda": 0.05, "eval_every": 0,
+    },
+    "imagenet": {
+        "epochs": 90, "batch_size": 64, "crop": None, "lr": None, "momentum": 0.9,
+        "weight_decay": 1e-4, "warmup_epochs": 5.0, "label_smoothing": 0.1, "workers": 8,
+        "gate_lambda": 0.05, "eval_every": 1,
+    },
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="experiments/run.py",
+        description="Train, evaluate and measure one or all jpegcoef model variants.",
+        epilog="Examples:\n"
+               "  python experiments/run.py --variant all            # every variant, embedded data\n"
+               "  python experiments/run.py --variant dctnet --model-opt channels=64\n"
+               "  torchrun --nproc_per_node=8 experiments/run.py --variant late_concat_rfa_thinner "
+               "--data /data/imagenet-jpeg\n"
+               "  python experiments/run.py --summarize              # README results table\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--variant", help="variant name, comma-separated list, or 'all' (see --list)")
+    a("--model-opt", action="append", metavar="KEY=VALUE", default=[],
+      help="model option passed to models.create (repeatable), e.g. channels=64, gate=true, "
+           "antialias=blur")
+    a("--list", action="store_true", help="list variants and exit")
+    a("--summarize", action="store_true",
+      help="print the README's markdown results table from the results files and exit")
+    g = p.add_argument_group("data")
+    g.add_argument("--data", help="ImageFolder root with train/ and val/ (default: the embedded "
+                                  "synthetic dataset, generated on first use)")
+    g.add_argument("--dataset-name", help="name used in result files (default: folder name)")
+    g.add_argument("--crop", type=int, help="crop size in pixels (DCT formats: multiple of 16)")
+    g.add_argument("--workers", type=int, help="data-loader worker processes")
+    g.add_argument("--on-error", choices=["raise", "skip"], default="skip",
+                   help="unreadable files: skip (and report them) or raise (default: skip)")
+    s = p.add_argument_group("schedule")
+    s.add_argument("--profile", choices=sorted(PROFILES),
+                   help="default schedule (default: synthetic without --data, else imagenet)")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int, help="images per process per step")
+    s.add_argument("--lr", type=float, help="peak learning rate (imagenet profile: "
+                                            "0.1 x global batch / 256)")
+    s.add_argument("--momentum", type=float)
+    s.add_argument("--weight-decay", type=float)
+    s.add_argument("--warmup-epochs", type=float)
+    s.add_argument("--label-smoothing", type=float)
+    s.add_argument("--gate-lambda", type=float,
+                   help="weight of the gate's channel-usage term (gated dctnet)")
+    s.add_argument("--hilo-step1-fraction", type=float, default=0.5,
+                   help="fraction of the epochs for the high/low model's step 1")
+    s.add_argument("--hilo-threshold", type=float,
+                   help="early-exit threshold for evaluation (default: the model's, 0.85)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--deterministic", action="store_true",
+                   help="deterministic algorithms (bit-exact resume on the same machine)")
+    d = p.add_argument_group("device")
+    d.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    d.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
+                   help="mixed precision (auto: on for CUDA)")
+    d.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                   help="channels_last memory format (auto: on for CUDA)")
+    d.add_argument("--compile", action="store_true", help="torch.compile the model")
+    e = p.add_argument_group("evaluation and measurement")
+    e.add_argument("--eval-every", type=int, help="evaluate every N epochs (0: at the end only)")
+    e.add_argument("--shift-max", type=int, default=16,
+                   help="largest shift in pixels for shift consistency (0: skip)")
+    e.add_argument("--no-measure", action="store_true",
+                   help="skip speed measurements (params/MACs/bytes are still reported)")
+    e.add_argument("--measure-seconds", type=float, default=3.0,
+                   help="time budget of each speed measurement")
+    o = p.add_argument_group("output")
+    o.add_argument("--results-dir", help="where result JSON files go (default: experiments/results)")
+    o.add_argument("--checkpoint-dir", help="default: experiments/checkpoints")
+    o.add_argument("--run-dir", help="logs (CSV, TensorBoard); default: experiments/runs")
+    o.add_argument("--resume", action="store_true",
+                   help="continue from the last checkpoint of the same variant and dataset")
+    o.add_argument("--log-every", type=int, default=20, help="CSV step log interval")
+    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    # Test hook: SIGKILL this process after N training steps (simulates a crash mid-epoch).
+    o.add_argument("--debug-kill-after-steps", type=int, help=argparse.SUPPRESS)
+    return p
+
+
+def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill every unset schedule value from the profile (chosen by ``--data`` when unset)."""
+    if args.profile is None:
+        args.profile = "imagenet" if args.data else "synthetic"
+    for key, value in PROFILES[args.profile].items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.epochs < 1:
+        raise SystemExit("--epochs must be >= 1")
+    if args.batch_size < 1:
+        raise SystemExit("--batch-size must be >= 1")
+    if not 0.0 < args.hilo_step1_fraction < 1.0:
+        raise SystemExit("--hilo-step1-fraction must be in (0, 1)")
+    return args

@@ -1,0 +1,223 @@
+"""Evaluation: top-1/top-5, shift consistency, gate selection frequency, high/low early exit.
+
+All functions take a model, a loader yielding ``(dict_of_tensors, labels)`` and the matching
+``jpegcoef.formats`` object whose ``device(batch)`` makes the model input on the device.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+# -- plumbing shared with training -------------------------------------------------------------
+def batch_to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    non_blocking = device.type == "cuda"
+    return {k: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
+            for k, v in batch.items()}
+
+
+def model_input(fmt: Any, batch: dict[str, torch.Tensor], device: torch.device,
+                channels_last: bool = False) -> Inputs:
+    """Host batch -> device -> ``fmt.device`` (dequantise, normalise, ...) -> model input."""
+    x = fmt.device(batch_to_device(batch, device))
+    if channels_last:
+        x = _map(x, lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t)
+    return x
+
+
+def call(model: nn.Module, x: Inputs) -> torch.Tensor:
+    return model(*x) if isinstance(x, (tuple, list)) else model(x)
+
+
+def autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare model under DDP / torch.compile wrappers (where ``last_gate`` etc. live)."""
+    while True:
+        if hasattr(model, "module"):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def _map(x: Inputs, fn) -> Inputs:
+    return tuple(fn(t) for t in x) if isinstance(x, (tuple, list)) else fn(x)
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] = (1, 5)) -> list[int]:
+    """Number of samples whose label is among the top-k logits, for each k (k capped at C)."""
+    maxk = min(max(ks), logits.shape[1])
+    top = logits.topk(maxk, dim=1).indices
+    hit = top.eq(labels.view(-1, 1))
+    return [int(hit[:, :min(k, maxk)].any(dim=1).sum()) for k in ks]
+
+
+# -- accuracy ----------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, fmt: Any, device: torch.device, *, amp: bool = False,
+             channels_last: bool = False, desc: str = "eval", progress: bool = True) -> dict[str, Any]:
+    """Top-1/top-5/loss over ``loader``; gate frequencies and early-exit stats when present.
+
+    Returns ``{"images", "top1", "top5", "loss", "gate_frequency" (list | None),
+    "early_exit_rate" (float | None), "avg_macs" (float | None)}``.
+    """
+    from tqdm import tqdm  # noqa: PLC0415
+
+    model.eval()
+    bare = unwrap(model)
+    n = c1 = c5 = 0
+    loss_sum = 0.0
+    gate_sum = None
+    exits = 0
+    macs_sum = 0.0
+    has_exit = False
+    for batch, labels in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        x = model_input(fmt, batch, device, channels_last)
+        labels = labels.to(device)
+        with autocast(device, amp):
+            logits = call(model, x).float()
+        loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
+        a, b = topk_correct(logits, labels)
+        c1 += a
+        c5 += b
+        n += labels.numel()
+        gate = getattr(bare, "last_gate", None)
+        if gate is not None:
+            s = gate.detach().float().sum(dim=0).cpu()
+            gate_sum = s if gate_sum is None else gate_sum + s
+        if getattr(bare, "last_exit", None) is not None:
+            has_exit = True
+            exits += int(bare.last_exit.sum())
+            macs_sum += float(bare.last_macs) * labels.numel()
+    if n == 0:
+        raise RuntimeError("evaluation loader produced no images")
+    return {
+        "images": n,
+        "top1": c1 / n,
+        "top5": c5 / n,
+        "loss": loss_sum / n,
+        "gate_frequency": (gate_sum / n).tolist() if gate_sum is not None else None,
+        "early_exit_rate": exits / n if has_exit else None,
+        "avg_macs": macs_sum / n if has_exit else None,
+    }
+
+
+# -- shift consistency -------------------------------------------------------------------------
+def crop_input(x: Inputs, full: int, offset: tuple[int, int], size: int) -> Inputs:
+    """Crop a model input made from ``full`` x ``full`` pixels to ``size`` x ``size`` pixels
+    starting at pixel ``offset`` (y, x). Each tensor's cell size (1 px for RGB, 8 px for a DCT
+    block, 16 px for 4:2:0 chroma blocks) is ``full // width``; offsets must be multiples of it."""
+    def one(t: torch.Tensor) -> torch.Tensor:
+        h, w = t.shape[-2:]
+        if full % w or full % h:
+            raise ValueError(f"input of {full} px does not map onto a {h}x{w} grid")
+        cy, cx = full // h, full // w
+        oy, ox = offset
+        if oy % cy or ox % cx or size % cy or size % cx:
+            raise ValueError(f"offset {offset} / size {size} not a multiple of the {cy}x{cx} px cell")
+        return t[..., oy // cy:(oy + size) // cy, ox // cx:(ox + size) // cx]
+    return _map(x, one)
+
+
+def shift_offsets(rng: np.random.Generator, shift_max: int, unit: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Two different random (y, x) offsets in ``[0, shift_max]``, multiples of ``unit`` px."""
+    choices = np.arange(0, shift_max + 1, unit)
+    if len(choices) < 2:
+        raise ValueError(f"shift_max {shift_max} allows no shift in units of {unit} px")
+    while True:
+        a = tuple(int(v) for v in rng.choice(choices, 2))
+        b = tuple(int(v) for v in rng.choice(choices, 2))
+        if a != b:
+            return a, b
+
+
+@torch.no_grad()
+def shift_consistency(model: nn.Module, loader, fmt: Any, device: torch.device, *, crop: int,
+                      shift_max: int, unit: int, seed: int = 0, amp: bool = False,
+                      channels_last: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Zhang's consistency: how often the top-1 class agrees between two crops of ``crop`` px
+    of the same image that differ by a shift. ``loader`` yields centre crops of
+    ``crop + shift_max`` px; each batch gets two different random offsets in units of ``unit``
+    px (16 = one 4:2:0 MCU for DCT inputs, 1 px for RGB)."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    model.eval()
+    rng = np.random.default_rng(seed)
+    full = crop + shift_max
+    agree = n = 0
+    for batch, labels in tqdm(loader, desc="shift", leave=False, disable=not progress):
+        x = model_input(fmt, batch, device, channels_last)
+        a, b = shift_offsets(rng, shift_max, unit)
+        with autocast(device, amp):
+            pa = call(model, crop_input(x, full, a, crop)).argmax(dim=1)
+            pb = call(model, crop_input(x, full, b, crop)).argmax(dim=1)
+        agree += int((pa == pb).sum())
+        n += pa.numel()
+    if n == 0:
+        raise RuntimeError("shift-consistency loader produced no images")
+    return {"shift_consistency": agree / n, "shift_max_px": shift_max, "shift_unit_px": unit,
+            "images": n}
+
+
+# -- high/low early exit -----------------------------------------------------------------------
+@torch.no_grad()
+def hilo_sweep(model: nn.Module, loader, fmt: Any, device: torch.device,
+               thresholds: Iterable[float], *, amp: bool = False, channels_last: bool = False,
+               progress: bool = True) -> dict[str, Any]:
+    """Accuracy, early-exit rate and average MACs of the high/low model for many thresholds.
+
+    Two measured passes: threshold 0 (every image exits after the low model: its logits and
+    MACs) and threshold above 1 (no image exits: the high model's logits and the full MACs).
+    For a threshold t an image exits when its low-model top-1 probability is >= t, so the
+    answer and the cost at every t follow from those two passes without re-running the model.
+    """
+    bare = unwrap(model)
+    saved = bare.threshold
+    outs = {}
+    try:
+        for key, thr in (("low", 0.0), ("full", 2.0)):
+            bare.threshold = thr
+            model.eval()
+            logits, labels_all, macs = [], [], 0.0
+            for batch, labels in _progress(loader, f"hilo {key}", progress):
+                x = model_input(fmt, batch, device, channels_last)
+                with autocast(device, amp):
+                    out = call(model, x).float()
+                logits.append(out.cpu())
+                labels_all.append(labels)
+                macs += float(bare.last_macs) * labels.numel()
+            outs[key] = (torch.cat(logits), torch.cat(labels_all), macs / sum(map(len, labels_all)))
+    finally:
+        bare.threshold = saved
+    low, labels, macs_low = outs["low"]
+    high, _, macs_full = outs["full"]
+    p_low, pred_low = F.softmax(low, dim=1).max(dim=1)
+    pred_high = high.argmax(dim=1)
+    rows = []
+    for t in thresholds:
+        ex = p_low >= t
+        pred = torch.where(ex, pred_low, pred_high)
+        rate = float(ex.float().mean())
+        rows.append({"threshold": float(t), "top1": float((pred == labels).float().mean()),
+                     "exit_rate": rate, "avg_macs": rate * macs_low + (1 - rate) * macs_full})
+    return {"macs_low": macs_low, "macs_full": macs_full,
+            "top1_low": float((pred_low == labels).float().mean()),
+            "top1_high": float((pred_high == labels).float().mean()), "sweep": rows}
+
+
+def _progress(it, desc: str, enabled: bool):
+    from tqdm import tqdm  # noqa: PLC0415
+    return tqdm(it, desc=desc, leave=False, disable=not enabled)

@@ -1,0 +1,45 @@
+"""Optimiser and learning-rate schedule: SGD + momentum, weight decay on weights only,
+linear warm-up then cosine decay, computed per step (so resuming is exact)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def make_optimizer(model: nn.Module, lr: float, momentum: float, weight_decay: float,
+                   nesterov: bool = False) -> torch.optim.SGD:
+    """SGD over every parameter; weight decay on conv/linear weights, not on BN or biases.
+
+    Frozen parameters stay in the optimiser (their ``grad`` is None so SGD skips them), which
+    keeps the optimiser state the same shape across the high/low model's two steps.
+    """
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.dim() > 1 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float,
+          final_fraction: float = 0.0) -> float:
+    """Learning rate at optimiser step ``step`` (0-based) of a phase of ``total_steps``.
+
+    Linear warm-up from ``base_lr / warmup_steps`` to ``base_lr`` over ``warmup_steps``, then a
+    half cosine down to ``final_fraction * base_lr`` at the last step.
+    """
+    if total_steps <= 0:
+        raise ValueError("total_steps must be positive")
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    t = min(1.0, (step - warmup_steps) / span)
+    low = base_lr * final_fraction
+    return low + (base_lr - low) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

@@ -1,0 +1,450 @@
+"""One run of one variant: data, model, training, checkpoints, evaluation, measurements,
+results file. Called by ``experiments/run.py`` once per variant."""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from . import checkpoint, evaluate, measure, results, schedule, variants
+from .distributed import DistInfo, all_reduce_sum, barrier
+from .logs import RunLog
+
+EXPERIMENTS = Path(__file__).resolve().parents[1]
+REPO = EXPERIMENTS.parent
+
+
+# -- set-up helpers ----------------------------------------------------------------------------
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+def dataset_root(args: argparse.Namespace, info: DistInfo) -> tuple[Path, str]:
+    """The ImageFolder root (train/ and val/) and the dataset's name."""
+    if args.data:
+        root = Path(args.data)
+        if not (root / "train").is_dir() or not (root / "val").is_dir():
+            raise SystemExit(f"--data {root}: expected an ImageFolder root with train/ and val/")
+        return root, args.dataset_name or root.resolve().name
+    from jpegcoef import datasets  # noqa: PLC0415
+
+    if info.is_main:  # generate once, then every rank finds it
+        root = Path(datasets.synthetic())
+    barrier(info)
+    if not info.is_main:
+        root = Path(datasets.synthetic())
+    return root, args.dataset_name or "synthetic"
+
+
+def class_count(split: Path) -> int:
+    n = sum(1 for p in split.iterdir() if p.is_dir())
+    if n < 2:
+        raise SystemExit(f"{split}: need at least 2 class folders, found {n}")
+    return n
+
+
+def crop_for(model: nn.Module, requested: int | None) -> int:
+    """The crop in pixels: ``requested`` or the model's own input size (from example_input)."""
+    if requested is not None:
+        if model.input_format != "rgb" and requested % 16:
+            raise SystemExit(f"--crop {requested}: DCT inputs need a multiple of 16 pixels")
+        return requested
+    x = model.example_input(1)
+    t = x[0] if isinstance(x, (tuple, list)) else x
+    return int(t.shape[-1]) * (1 if model.input_format == "rgb" else 8)
+
+
+def set_loader_epoch(loader, epoch: int, seed: int) -> None:
+    """Make epoch ``epoch``'s shuffle/augmentation a function of (seed, epoch) only, so a
+    resumed run sees the same batches as an uninterrupted one."""
+    for obj in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None),
+                getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+        if obj is not None and hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+    gen = getattr(loader, "generator", None)
+    if isinstance(gen, torch.Generator):
+        gen.manual_seed(seed * 1_000_003 + epoch)
+
+
+def channel_names(fmt: Any, count: int) -> list[str]:
+    """Names like ``Y0``, ``Cb9`` for the channels a dctnet-format input carries."""
+    comps = ("Y", "Cb", "Cr")
+    idx = None
+    for attr in ("indices", "channel_indices", "channels_index", "selected"):
+        v = getattr(fmt, attr, None)
+        if v is not None and len(v) == count:
+            idx = [int(i) for i in v]
+            break
+    if idx is None and count == 192:
+        idx = list(range(192))
+    if idx is None:
+        return [f"c{i}" for i in range(count)]
+    return [f"{comps[i // 64]}{i % 64}" for i in idx]
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def phases(variant_model: nn.Module, epochs: int, step1_fraction: float) -> list[tuple[int, int]]:
+    """``[(phase, epochs)]``: one phase, or the high/low model's two training steps."""
+    if hasattr(variant_model, "set_step"):
+        if epochs < 2:
+            raise SystemExit("the high/low model trains in two steps: --epochs must be >= 2")
+        e1 = min(epochs - 1, max(1, round(epochs * step1_fraction)))
+        return [(1, e1), (2, epochs - e1)]
+    return [(0, epochs)]
+
+
+def phase_of(plan: list[tuple[int, int]], epoch: int) -> tuple[int, int, int]:
+    """(phase, first epoch of the phase, epochs in the phase) for 0-based ``epoch``."""
+    start = 0
+    for ph, n in plan:
+        if epoch < start + n:
+            return ph, start, n
+        start += n
+    raise ValueError(epoch)
+
+
+# -- the run -----------------------------------------------------------------------------------
+def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
+                device: torch.device) -> dict[str, Any] | None:
+    """Train, evaluate and measure ``variant``; rank 0 writes and returns the results dict."""
+    import models  # noqa: PLC0415
+    from jpegcoef import data as jdata  # noqa: PLC0415
+    from jpegcoef import formats  # noqa: PLC0415
+
+    t_start = time.perf_counter()
+    progress = info.is_main and not args.no_progress
+    model_name, model_opts = variants.resolve(variant, models.names(),
+                                              variants.parse_model_opts(args.model_opt))
+    root, dataset_name = dataset_root(args, info)
+    t_data = time.perf_counter() - t_start
+
+    seed_everything(args.seed, args.deterministic)
+    num_classes = class_count(root / "train")
+    model = models.create(model_name, num_classes=num_classes, **model_opts)
+    if args.hilo_threshold is not None:
+        if not hasattr(model, "threshold"):
+            raise SystemExit("--hilo-threshold only applies to the high/low model")
+        model.threshold = args.hilo_threshold
+    crop = crop_for(model, args.crop)
+    fmt_name, fmt_opts = model.input_format, dict(model.input_options)
+    fmt = formats.get(fmt_name, **fmt_opts)
+    cuda = device.type == "cuda"
+    amp = args.amp == "on" or (args.amp == "auto" and cuda)
+    channels_last = args.channels_last == "on" or (args.channels_last == "auto" and cuda)
+    lr = args.lr if args.lr is not None else 0.1 * args.batch_size * info.world_size / 256
+
+    def loader(split: str, train: bool, size: int, distributed: bool):
+        return jdata.make_loader(root / split, fmt_name, train=train, crop=size,
+                                 batch_size=args.batch_size, workers=args.workers,
+                                 seed=args.seed, on_error=args.on_error,
+                                 distributed=distributed, **fmt_opts)
+
+    train_loader = loader("train", True, crop, info.world_size > 1)
+    if len(train_loader.dataset.classes) != num_classes:
+        raise RuntimeError(f"{root / 'train'}: loader sees {len(train_loader.dataset.classes)} "
+                           f"classes, the folder has {num_classes}")
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch == 0:
+        raise SystemExit(f"{root / 'train'}: no training batches")
+
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = schedule.make_optimizer(model, lr, args.momentum, args.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    plan = phases(model, args.epochs, args.hilo_step1_fraction)
+    gate_lambda = args.gate_lambda if model_opts.get("gate") else None
+
+    run_key = f"{variant}-{dataset_name}"
+    ckpt_path = Path(args.checkpoint_dir or EXPERIMENTS / "checkpoints") / run_key / "last.pt"
+    config = {"variant": variant, "model": model_name, "model_options": model_opts,
+              "epochs": args.epochs, "batch_size": args.batch_size, "crop": crop, "lr": lr,
+              "seed": args.seed, "world_size": info.world_size, "dataset": str(root),
+              "plan": plan}
+    start_epoch, global_step, history, train_time, train_images = 0, 0, [], 0.0, 0
+    compute_time, compute_images = 0.0, 0
+    run_dir = Path(args.run_dir or EXPERIMENTS / "runs") / f"{run_key}-{results.utc_stamp()}"
+    resumed = False
+    if args.resume and ckpt_path.exists():
+        state = checkpoint.load(ckpt_path, map_location=device)
+        if state["config"] != config:
+            diff = {k: (state["config"].get(k), v) for k, v in config.items()
+                    if state["config"].get(k) != v}
+            raise SystemExit(f"--resume: {ckpt_path} was written with different settings "
+                             f"(checkpoint, now): {diff}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch, global_step = state["epoch"], state["global_step"]
+        history = list(state["history"])
+        train_time, train_images = state["train_time"], state["train_images"]
+        compute_time, compute_images = state["compute_time"], state["compute_images"]
+        run_dir = Path(state["run_dir"])
+        checkpoint.set_rng_state(state["rng"])
+        resumed = True
+        if info.is_main:
+            print(f"[{variant}] resuming from {ckpt_path} after epoch {start_epoch}", flush=True)
+    elif args.resume and info.is_main:
+        print(f"[{variant}] --resume: no checkpoint at {ckpt_path}, starting afresh", flush=True)
+
+    log = RunLog(run_dir, enabled=info.is_main, resume=resumed)
+    if args.compile:
+        model = torch.compile(model)
+    bare = evaluate.unwrap(model)
+    net = model
+    kill_after = args.debug_kill_after_steps
+    steps_this_process = 0
+    current_phase = None
+
+    for epoch in range(start_epoch, args.epochs):
+        phase, phase_start, phase_epochs = phase_of(plan, epoch)
+        if phase != current_phase:
+            if phase:
+                bare.set_step(phase)
+            if info.world_size > 1:
+                net = DDP(model, device_ids=[device.index] if cuda else None,
+                          find_unused_parameters=bool(phase))
+            current_phase = phase
+        set_loader_epoch(train_loader, epoch, args.seed)
+        net.train()
+        total_steps = phase_epochs * steps_per_epoch
+        warmup = min(total_steps - 1, round(args.warmup_epochs * steps_per_epoch)) if \
+            args.warmup_epochs > 0 else 0
+        loss_sum = correct = seen = 0.0
+        t_epoch = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm import tqdm  # noqa: PLC0415
+            bar = tqdm(total=steps_per_epoch, desc=f"{variant} ep {epoch + 1}/{args.epochs}",
+                       unit="step", leave=False, dynamic_ncols=True)
+        for i, (batch, labels) in enumerate(train_loader):
+            t0 = time.perf_counter()
+            step_in_phase = (epoch - phase_start) * steps_per_epoch + i
+            cur_lr = schedule.lr_at(step_in_phase, total_steps, max(warmup, 0), lr)
+            schedule.set_lr(optimizer, cur_lr)
+            x = evaluate.model_input(fmt, batch, device, channels_last)
+            labels = labels.to(device, non_blocking=cuda)
+            with evaluate.autocast(device, amp):
+                logits = evaluate.call(net, x)
+                loss = F.cross_entropy(logits.float(), labels,
+                                       label_smoothing=args.label_smoothing)
+                if gate_lambda:
+                    loss = loss + gate_lambda * bare.last_gate.float().mean()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"[{variant}] loss is {float(loss)} at epoch "
+                                         f"{epoch + 1} step {i}; lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            n = labels.numel()
+            loss_sum += float(loss.detach()) * n
+            correct += int((logits.detach().argmax(1) == labels).sum())
+            seen += n
+            if cuda:
+                torch.cuda.synchronize(device)
+            if i > 0 or epoch > start_epoch:  # first step: allocation / kernel selection
+                compute_time += time.perf_counter() - t0
+                compute_images += n
+            global_step += 1
+            steps_this_process += 1
+            elapsed = time.perf_counter() - t_epoch
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{cur_lr:.3g}",
+                                img_s=f"{seen * info.world_size / elapsed:.1f}")
+            if args.log_every and global_step % args.log_every == 0:
+                log.write(kind="step", epoch=epoch + 1, step=global_step, phase=phase, lr=cur_lr,
+                          loss=float(loss.detach()), images_per_s=seen * info.world_size / elapsed)
+            if kill_after is not None and steps_this_process >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)  # test hook: a crash mid-epoch
+        if bar is not None:
+            bar.close()
+        dt = time.perf_counter() - t_epoch
+        loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], info, device)
+        train_time += dt
+        train_images += int(seen)
+        row = {"epoch": epoch + 1, "phase": phase, "lr": cur_lr,
+               "train_loss": loss_sum / seen, "train_top1": correct / seen,
+               "images_per_s": seen / dt, "time_s": dt}
+        if args.eval_every and (epoch + 1) % args.eval_every == 0 and epoch + 1 < args.epochs:
+            if info.is_main:
+                val = _val_loader_cache(loader, crop)
+                ev = evaluate.evaluate(model, val, fmt, device, amp=amp,
+                                       channels_last=channels_last, progress=progress)
+                row.update(val_top1=ev["top1"], val_top5=ev["top5"])
+            barrier(info)
+        history.append(row)
+        if info.is_main:
+            log.write(kind="epoch", epoch=epoch + 1, step=global_step, phase=phase, lr=cur_lr,
+                      loss=row["train_loss"], train_top1=row["train_top1"],
+                      images_per_s=row["images_per_s"], val_top1=row.get("val_top1"),
+                      val_top5=row.get("val_top5"), time_s=dt)
+            print(f"[{variant}] epoch {epoch + 1}/{args.epochs} phase {phase} "
+                  f"loss {row['train_loss']:.4f} train-top1 {row['train_top1']:.3f} "
+                  f"{row['images_per_s']:.1f} img/s {dt:.0f}s", flush=True)
+            checkpoint.save({
+                "config": config, "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(), "epoch": epoch + 1, "global_step": global_step,
+                "history": history, "train_time": train_time, "train_images": train_images,
+                "compute_time": compute_time, "compute_images": compute_images,
+                "run_dir": str(run_dir), "rng": checkpoint.rng_state()}, ckpt_path)
+        barrier(info)
+
+    # -- evaluation and measurement (rank 0; the others wait) --------------------------------
+    result = None
+    if info.is_main:
+        result = _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name,
+                         fmt_opts, loader, train_loader, device, crop, amp, channels_last, lr,
+                         gate_lambda, plan, history, train_time, train_images, compute_time,
+                         compute_images, info, root, dataset_name, num_classes, t_data, t_start)
+    log.close()
+    barrier(info)
+    return result
+
+
+_VAL_CACHE: dict[int, Any] = {}
+
+
+def _val_loader_cache(make, crop: int):
+    if crop not in _VAL_CACHE:
+        _VAL_CACHE.clear()
+        _VAL_CACHE[crop] = make("val", False, crop, False)
+    return _VAL_CACHE[crop]
+
+
+def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, fmt_opts, loader,
+            train_loader, device, crop, amp, channels_last, lr, gate_lambda, plan, history,
+            train_time, train_images, compute_time, compute_images, info, root, dataset_name,
+            num_classes, t_data, t_start) -> dict[str, Any]:
+    import models  # noqa: PLC0415
+
+    progress = not args.no_progress
+    t_eval = time.perf_counter()
+    val_loader = loader("val", False, crop, False)
+    _VAL_CACHE.clear()
+    ev = evaluate.evaluate(model, val_loader, fmt, device, amp=amp, channels_last=channels_last,
+                           progress=progress)
+    metrics: dict[str, Any] = {"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]}
+    if args.shift_max > 0:
+        unit = 1 if fmt_name == "rgb" else 16
+        shift_loader = loader("val", False, crop + args.shift_max, False)
+        metrics.update({k: v for k, v in evaluate.shift_consistency(
+            model, shift_loader, fmt, device, crop=crop, shift_max=args.shift_max, unit=unit,
+            seed=args.seed, amp=amp, channels_last=channels_last, progress=progress).items()
+            if k != "images"})
+    gate = None
+    if ev["gate_frequency"] is not None:
+        freq = ev["gate_frequency"]
+        gate = {"lambda": gate_lambda, "frequency": freq,
+                "channels": channel_names(fmt, len(freq)), "mean_on": float(np.mean(freq))}
+    hilo = None
+    if ev["early_exit_rate"] is not None:
+        thresholds = sorted(set([round(float(t), 3) for t in np.linspace(0.0, 1.0, 21)]
+                                + [float(bare.threshold)]))
+        sw = evaluate.hilo_sweep(model, val_loader, fmt, device, thresholds, amp=amp,
+                                 channels_last=channels_last, progress=progress)
+        hilo = {"threshold": float(bare.threshold), "early_exit_rate": ev["early_exit_rate"],
+                "avg_macs": ev["avg_macs"], **sw}
+    t_eval = time.perf_counter() - t_eval
+
+    # measurements
+    t_meas = time.perf_counter()
+    first_batch, _ = next(iter(val_loader))
+    one = {k: v[:1] for k, v in first_batch.items()}
+    saved_thr = getattr(bare, "threshold", None)
+    if saved_thr is not None:
+        bare.threshold = 2.0  # count the whole network (no early exit)
+    macs_full = measure.count_macs(model, evaluate.model_input(fmt, one, device, channels_last))
+    if saved_thr is not None:
+        bare.threshold = saved_thr
+    try:
+        paper = models.summary(model_name, **model_opts).get("macs")
+    except Exception:  # summary is informative only
+        paper = None
+    meas: dict[str, Any] = {
+        "params": measure.count_params(model),
+        "macs": int(hilo["avg_macs"]) if hilo else macs_full,
+        "macs_full": macs_full,
+        "macs_at_paper_size": paper,
+        "bytes_per_image": int(fmt.bytes_per_image(first_batch)),
+        "train_images_per_s": compute_images * info.world_size / compute_time
+        if compute_time > 0 else None,
+        "train_loop_images_per_s": train_images / train_time if train_time > 0 else None,
+        "device": device.type, "device_name": measure.device_name(device),
+        "torch_threads": torch.get_num_threads(), "world_size": info.world_size,
+        "inference_images_per_s": None, "inference_batch": None, "pipeline_images_per_s": None,
+    }
+    if not args.no_measure:
+        meas.update(measure.inference_speed(model, fmt, first_batch, device, amp=amp,
+                                            channels_last=channels_last,
+                                            seconds=args.measure_seconds))
+        meas.update(measure.pipeline_speed(train_loader, seconds=args.measure_seconds))
+    t_meas = time.perf_counter() - t_meas
+
+    ds_skipped = []
+    for ld in (train_loader, val_loader):
+        for item in getattr(ld.dataset, "skipped", []) or []:
+            ds_skipped.append(_skipped_entry(item))
+    result = {
+        "variant": variant, "model": model_name, "model_options": model_opts,
+        "input_format": fmt_name, "format_options": fmt_opts,
+        "dataset": {"name": dataset_name, "root": str(root), "classes": num_classes,
+                    "train_images": len(train_loader.dataset), "val_images": len(val_loader.dataset),
+                    "skipped": ds_skipped},
+        "schedule": {"epochs": args.epochs, "batch_size": args.batch_size,
+                     "world_size": info.world_size, "crop": crop, "lr": lr,
+                     "momentum": args.momentum, "weight_decay": args.weight_decay,
+                     "warmup_epochs": args.warmup_epochs, "label_smoothing": args.label_smoothing,
+                     "seed": args.seed, "deterministic": args.deterministic, "amp": amp,
+                     "channels_last": channels_last, "compile": args.compile,
+                     "workers": args.workers, "profile": args.profile,
+                     "gate_lambda": gate_lambda,
+                     "hilo_step_epochs": [n for _, n in plan] if len(plan) > 1 else None},
+        "metrics": metrics, "measures": meas, "gate": gate, "hilo": hilo, "history": history,
+        "timing": {"dataset_s": t_data, "train_s": train_time, "eval_s": t_eval,
+                   "measure_s": t_meas, "total_s": time.perf_counter() - t_start},
+        "environment": {**measure.environment(), "git_commit": git_commit(),
+                        "command": " ".join([Path(sys.executable).name] + sys.argv)},
+    }
+    path = results.write(result, args.results_dir or results.RESULTS_DIR)
+    result["_path"] = str(path)
+    print(f"[{variant}] top-1 {100 * metrics['top1']:.1f}%  top-5 {100 * metrics['top5']:.1f}%  "
+          f"-> {path}", flush=True)
+    return result
+
+
+def _skipped_entry(item: Any) -> dict[str, str]:
+    if isinstance(item, dict):
+        return {"path": str(item.get("path")), "error": str(item.get("error", ""))}
+    if isinstance(item, (tuple, list)) and item:
+        return {"path": str(item[0]), "error": str(item[1]) if len(item) > 1 else ""}
+    return {"path": str(item), "error": ""}

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Train, evaluate and measure jpegcoef model variants; write one results JSON per variant.
+
+    python experiments/run.py --variant all           # every variant on the embedded dataset
+    python experiments/run.py --variant dctnet --model-opt channels=64
+    python experiments/run.py --variant dctnet_gate --epochs 6 --resume
+    torchrun --nproc_per_node=2 experiments/run.py --variant resnet50 --data /data/imagenette
+    python experiments/run.py --summarize             # markdown table of experiments/results
+    python experiments/run.py --list                  # variant names
+
+Without ``--data`` the embedded synthetic dataset is generated on first use and a short
+schedule is used (see ``harness/config.py``). Results go to
+``experiments/results/<variant>-<dataset>-<time>.json`` (schema: ``harness/results.py``).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+for p in (HERE, HERE.parent, HERE.parent / "src"):  # harness/, models/, jpegcoef (uninstalled)
+    if str(p) not in sys.path:
+        sys.path.insert(0 if p == HERE else len(sys.path), str(p))
+
+from harness import config, results, variants  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = config.build_parser().parse_args(argv)
+    if args.summarize:
+        print(results.markdown(results.load_all(args.results_dir or results.RESULTS_DIR)), end="")
+        return 0
+
+    import models  # noqa: PLC0415  (after sys.path set-up)
+
+    available = models.names()
+    if args.list:
+        for name in sorted(set(available) | set(variants.ALIASES)):
+            try:
+                model, opts = variants.resolve(name, available, {})
+            except ValueError:
+                continue
+            extra = f"  = {model} {opts}" if (model, opts) != (name, {}) else ""
+            star = "*" if name in variants.ALL else " "
+            print(f"{star} {name}{extra}")
+        print("(* = in --variant all)")
+        return 0
+    if not args.variant:
+        config.build_parser().error("--variant is required (or --list / --summarize)")
+    try:
+        names = variants.expand(args.variant, available)
+        for name in names:  # check every variant (and --model-opt) before training any
+            variants.resolve(name, available, variants.parse_model_opts(args.model_opt))
+    except ValueError as exc:
+        config.build_parser().error(str(exc))
+    config.fill_defaults(args)
+
+    from harness import distributed, train  # noqa: PLC0415
+
+    info, device = distributed.init(args.device)
+    done = []
+    try:
+        for name in names:
+            r = train.run_variant(args, name, info, device)
+            if r is not None:
+                done.append(r)
+    finally:
+        distributed.cleanup(info)
+    if info.is_main and done:
+        print()
+        print(results.text_table(done))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
