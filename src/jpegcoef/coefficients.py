@@ -187,3 +187,19 @@ class Coefficients:
         return (f"Coefficients({self.width}x{self.height}, {self.colorspace}, sampling {samp}, "
                 f"progressive={self.progressive}, arithmetic={self.arithmetic}, "
                 f"orientation={self.orientation}, warnings={len(self.warnings)})")
+
+
+def _component_unchecked(coefficients: np.ndarray, quant: np.ndarray, sampling: tuple[int, int],
+                         blocks: tuple[int, int], channels: Optional[np.ndarray] = None) -> Component:
+    """Build a :class:`Component` from arrays already known to be valid (the reader's fast path)."""
+    comp = object.__new__(Component)
+    comp.__dict__.update(coefficients=coefficients, quant=quant, sampling=sampling, blocks=blocks,
+                         _channels=channels)
+    return comp
+
+
+def _coefficients_unchecked(**fields) -> Coefficients:
+    """Build a :class:`Coefficients` from fields already known to be valid (the reader's fast path)."""
+    obj = object.__new__(Coefficients)
+    obj.__dict__.update(fields)
+    return obj

@@ -1,0 +1,707 @@
+/*
+ * jpegcoef: see jpegcoef.h. Written against libjpeg-turbo 2.1's libjpeg (v6b) API.
+ *
+ * How the coefficients get out without a copy: after jpeg_create_decompress the memory manager's
+ * request_virt_barray / realize_virt_arrays / access_virt_barray are replaced. The coefficient
+ * controller of jpeg_read_coefficients only touches its whole-image block arrays through these,
+ * so each component's array is backed by one contiguous region of a single malloc'd buffer
+ * (rows of Wb blocks, natural order: exactly the (Hb, Wb, 8, 8) layout), which is handed to the
+ * caller. Rows are zeroed just before their first access (libjpeg asks for pre-zeroed arrays:
+ * its Huffman decoder only writes non-zero coefficients), and rows never accessed (truncated
+ * multi-scan files) are zeroed at the end, so no uninitialised memory ever escapes.
+ * In the channels layout the arrays live in a scratch buffer reused by the decoder, and each
+ * row is transposed into the (64, Hb, Wb) output as soon as it is complete (single-scan files:
+ * while it is still in cache), or after the last scan (multi-scan files).
+ */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+
+#include "jpegcoef.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Error manager                                                                                */
+
+typedef struct {
+  struct jpeg_error_mgr pub;
+  jmp_buf jb;
+  int strict;
+  int num_warnings, num_kept;
+  char message[JC_MSG_LEN];
+  char warnings[JC_MAX_WARNINGS][JC_MSG_LEN];
+} jc_error_mgr;
+
+static void jc_error_exit(j_common_ptr cinfo)
+{
+  jc_error_mgr *err = (jc_error_mgr *)cinfo->err;
+  (*cinfo->err->format_message)(cinfo, err->message);
+  longjmp(err->jb, 1);
+}
+
+static void jc_output_message(j_common_ptr cinfo)
+{
+  /* Never print: keep the text as the last message. */
+  jc_error_mgr *err = (jc_error_mgr *)cinfo->err;
+  (*cinfo->err->format_message)(cinfo, err->message);
+}
+
+static void jc_emit_message(j_common_ptr cinfo, int msg_level)
+{
+  jc_error_mgr *err = (jc_error_mgr *)cinfo->err;
+  if (msg_level >= 0)
+    return;                     /* trace messages: ignored */
+  if (err->strict) {
+    (*cinfo->err->format_message)(cinfo, err->message);
+    longjmp(err->jb, 1);
+  }
+  err->num_warnings++;
+  cinfo->err->num_warnings++;
+  if (err->num_kept < JC_MAX_WARNINGS)
+    (*cinfo->err->format_message)(cinfo, err->warnings[err->num_kept++]);
+}
+
+static void jc_error_init(jc_error_mgr *err)
+{
+  jpeg_std_error(&err->pub);
+  err->pub.error_exit = jc_error_exit;
+  err->pub.output_message = jc_output_message;
+  err->pub.emit_message = jc_emit_message;
+  err->strict = 0;
+  err->num_warnings = err->num_kept = 0;
+  err->message[0] = '\0';
+}
+
+static void jc_error_reset(jc_error_mgr *err, int strict)
+{
+  err->strict = strict;
+  err->num_warnings = err->num_kept = 0;
+  err->pub.num_warnings = 0;
+  err->message[0] = '\0';
+}
+
+/* Fail with our own message (jumps to the active setjmp). */
+static void jc_fail(j_common_ptr cinfo, const char *msg)
+{
+  jc_error_mgr *err = (jc_error_mgr *)cinfo->err;
+  snprintf(err->message, JC_MSG_LEN, "%s", msg);
+  longjmp(err->jb, 1);
+}
+
+static void jc_copy_diagnostics(const jc_error_mgr *err, jc_info *info)
+{
+  int i;
+  info->num_warnings = err->num_warnings;
+  info->num_kept = err->num_kept;
+  for (i = 0; i < err->num_kept; i++)
+    memcpy(info->warnings[i], err->warnings[i], JC_MSG_LEN);
+  memcpy(info->message, err->message, JC_MSG_LEN);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decoder                                                                                      */
+
+typedef struct jc_barray {
+  JBLOCKARRAY rows;          /* Hb row pointers */
+  JDIMENSION Wb, Hb;
+  JDIMENSION first_undef;    /* rows [0, first_undef) have been initialised */
+  JDIMENSION transposed;     /* channels layout: rows [0, transposed) copied out */
+  int index;                 /* request order = component index */
+  struct jc_barray *next;
+} jc_barray;
+
+struct jc_decoder {
+  struct jpeg_decompress_struct cinfo;   /* first: (jc_decoder *)cinfo is the decoder */
+  jc_error_mgr err;
+  struct jpeg_progress_mgr progress;
+  /* libjpeg's own memory-manager methods, restored for jc_decode */
+  jvirt_barray_ptr (*orig_request)(j_common_ptr, int, boolean, JDIMENSION, JDIMENSION, JDIMENSION);
+  void (*orig_realize)(j_common_ptr);
+  JBLOCKARRAY (*orig_access)(j_common_ptr, jvirt_barray_ptr, JDIMENSION, JDIMENSION, boolean);
+  /* per call */
+  int flags, max_scans, narrays, single_scan;
+  jc_barray *arrays, *tail;
+  int16_t *out;              /* the buffer handed to the caller */
+  size_t out_size;
+  size_t out_offset[JC_MAX_COMPONENTS];
+  /* reused across calls */
+  JBLOCK *scratch;           /* channels layout: where libjpeg decodes */
+  size_t scratch_blocks;
+};
+
+static jvirt_barray_ptr jc_request_barray(j_common_ptr cinfo, int pool_id, boolean pre_zero,
+                                          JDIMENSION blocksperrow, JDIMENSION numrows,
+                                          JDIMENSION maxaccess)
+{
+  jc_decoder *d = (jc_decoder *)cinfo;
+  jc_barray *a;
+  (void)pre_zero; (void)maxaccess;   /* we always zero before first access and keep all rows */
+  if (pool_id != JPOOL_IMAGE)
+    ERREXIT1(cinfo, JERR_BAD_POOL_ID, pool_id);
+  if (d->narrays >= JC_MAX_COMPONENTS)
+    jc_fail(cinfo, "Too many coefficient arrays requested");
+  a = (jc_barray *)(*cinfo->mem->alloc_small)(cinfo, JPOOL_IMAGE, sizeof(jc_barray));
+  memset(a, 0, sizeof(*a));
+  a->Wb = blocksperrow;
+  a->Hb = numrows;
+  a->index = d->narrays++;
+  if (d->tail) d->tail->next = a; else d->arrays = a;
+  d->tail = a;
+  return (jvirt_barray_ptr)a;
+}
+
+static void jc_realize(j_common_ptr cinfo)
+{
+  jc_decoder *d = (jc_decoder *)cinfo;
+  j_decompress_ptr dinfo = (j_decompress_ptr)cinfo;
+  jc_barray *a;
+  size_t total = 0, quant = (size_t)dinfo->num_components * DCTSIZE2, off, blocks;
+  JDIMENSION r;
+  JBLOCK *base;
+
+  if (d->orig_realize)
+    (*d->orig_realize)(cinfo);   /* anything requested from libjpeg's own manager */
+  if (d->narrays != dinfo->num_components)
+    jc_fail(cinfo, "Unexpected number of coefficient arrays");
+  for (a = d->arrays; a; a = a->next) {
+    jpeg_component_info *c = &dinfo->comp_info[a->index];
+    /* libjpeg asks for whole MCUs: width_in_blocks rounded up to h_samp_factor, etc. */
+    JDIMENSION wb = (c->width_in_blocks + c->h_samp_factor - 1) / c->h_samp_factor * c->h_samp_factor;
+    JDIMENSION hb = (c->height_in_blocks + c->v_samp_factor - 1) / c->v_samp_factor * c->v_samp_factor;
+    if (a->Wb != wb || a->Hb != hb)
+      jc_fail(cinfo, "Coefficient array size differs from the MCU grid");
+    total += (size_t)a->Wb * a->Hb;     /* bounded by max_pixels checks: no overflow */
+  }
+  d->out_size = (quant + total * DCTSIZE2) * sizeof(int16_t);
+  d->out = (int16_t *)malloc(d->out_size ? d->out_size : 1);
+  if (!d->out)
+    ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 10);
+  if (d->flags & JC_CHANNELS) {
+    if (d->scratch_blocks < total) {
+      free(d->scratch);
+      d->scratch_blocks = 0;
+      d->scratch = (JBLOCK *)malloc(total * sizeof(JBLOCK));
+      if (!d->scratch)
+        ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 11);
+      d->scratch_blocks = total;
+    }
+    base = d->scratch;
+  } else {
+    base = (JBLOCK *)(d->out + quant);
+  }
+  blocks = 0;
+  off = quant;
+  for (a = d->arrays; a; a = a->next) {
+    a->rows = (JBLOCKARRAY)(*cinfo->mem->alloc_small)(cinfo, JPOOL_IMAGE,
+                                                       (a->Hb ? a->Hb : 1) * sizeof(JBLOCKROW));
+    for (r = 0; r < a->Hb; r++)
+      a->rows[r] = base + blocks + (size_t)r * a->Wb;
+    d->out_offset[a->index] = off;
+    blocks += (size_t)a->Wb * a->Hb;
+    off += (size_t)a->Wb * a->Hb * DCTSIZE2;
+  }
+}
+
+/* channels layout: rows [a->transposed, upto) of the scratch array -> (64, Hb, Wb) output */
+static void jc_transpose_rows(jc_decoder *d, jc_barray *a, JDIMENSION upto)
+{
+  int16_t *dst = d->out + d->out_offset[a->index];
+  size_t plane = (size_t)a->Hb * a->Wb;
+  JDIMENSION r, x;
+  int k;
+  for (r = a->transposed; r < upto; r++) {
+    const JCOEF *src = (const JCOEF *)a->rows[r];
+    int16_t *row = dst + (size_t)r * a->Wb;
+    for (k = 0; k < DCTSIZE2; k++) {
+      int16_t *o = row + k * plane;
+      const JCOEF *s = src + k;
+      for (x = 0; x < a->Wb; x++)
+        o[x] = s[(size_t)x * DCTSIZE2];
+    }
+  }
+  if (upto > a->transposed)
+    a->transposed = upto;
+}
+
+static JBLOCKARRAY jc_access(j_common_ptr cinfo, jvirt_barray_ptr ptr, JDIMENSION start_row,
+                             JDIMENSION num_rows, boolean writable)
+{
+  jc_decoder *d = (jc_decoder *)cinfo;
+  jc_barray *a = (jc_barray *)ptr;
+  JDIMENSION end = start_row + num_rows;
+  (void)writable;
+  if (end > a->Hb || end < start_row || a->rows == NULL)
+    ERREXIT(cinfo, JERR_BAD_VIRTUAL_ACCESS);
+  if (a->first_undef < end) {
+    /* pre-zero rows on first access, while they are about to be used (cache-warm) */
+    JDIMENSION first = a->first_undef;
+    memset(a->rows[first], 0, (size_t)(end - first) * a->Wb * sizeof(JBLOCK));
+    a->first_undef = end;
+  }
+  /* single-scan file in channels layout: rows above start_row are final */
+  if (d->single_scan && (d->flags & JC_CHANNELS) && start_row > a->transposed)
+    jc_transpose_rows(d, a, start_row);
+  return a->rows + start_row;
+}
+
+static void jc_progress(j_common_ptr cinfo)
+{
+  jc_decoder *d = (jc_decoder *)cinfo;
+  if (d->max_scans > 0 && d->cinfo.input_scan_number > d->max_scans) {
+    char msg[JC_MSG_LEN];
+    snprintf(msg, sizeof msg, "More than %d scans (max_scans): refused", d->max_scans);
+    jc_fail(cinfo, msg);
+  }
+}
+
+jc_decoder *jc_decoder_new(void)
+{
+  jc_decoder *volatile d = (jc_decoder *)calloc(1, sizeof(jc_decoder));
+  if (!d)
+    return NULL;
+  jc_error_init(&d->err);
+  d->cinfo.err = &d->err.pub;
+  if (setjmp(d->err.jb)) {          /* jpeg_create_decompress can fail (out of memory) */
+    jpeg_destroy_decompress(&d->cinfo);
+    free(d);
+    return NULL;
+  }
+  jpeg_create_decompress(&d->cinfo);
+  d->orig_request = d->cinfo.mem->request_virt_barray;
+  d->orig_realize = d->cinfo.mem->realize_virt_arrays;
+  d->orig_access = d->cinfo.mem->access_virt_barray;
+  d->progress.progress_monitor = jc_progress;
+  d->cinfo.progress = &d->progress;
+  return d;
+}
+
+void jc_decoder_free(jc_decoder *d)
+{
+  if (!d)
+    return;
+  jpeg_destroy_decompress(&d->cinfo);
+  free(d->out);
+  free(d->scratch);
+  free(d);
+}
+
+void jc_free(void *p) { free(p); }
+
+int jc_libjpeg_version(void)
+{
+#ifdef LIBJPEG_TURBO_VERSION_NUMBER
+  return LIBJPEG_TURBO_VERSION_NUMBER;
+#else
+  return 0;
+#endif
+}
+
+static void jc_hooks(jc_decoder *d, int on)
+{
+  struct jpeg_memory_mgr *m = d->cinfo.mem;
+  if (on) {
+    m->request_virt_barray = jc_request_barray;
+    m->realize_virt_arrays = jc_realize;
+    m->access_virt_barray = jc_access;
+  } else {
+    m->request_virt_barray = d->orig_request;
+    m->realize_virt_arrays = d->orig_realize;
+    m->access_virt_barray = d->orig_access;
+  }
+}
+
+static void jc_begin(jc_decoder *d, int flags, int max_scans, jc_info *info)
+{
+  jc_error_reset(&d->err, (flags & JC_STRICT) != 0);
+  d->flags = flags;
+  d->max_scans = max_scans;
+  d->narrays = 0;
+  d->single_scan = 0;
+  d->arrays = d->tail = NULL;
+  free(d->out);
+  d->out = NULL;
+  d->out_size = 0;
+  info->data = NULL;
+  info->data_size = 0;
+  info->num_warnings = info->num_kept = 0;
+  info->message[0] = '\0';
+}
+
+/* Error path: report, release everything the call allocated, make the decoder reusable. */
+static int jc_abort(jc_decoder *d, jc_info *info)
+{
+  jc_copy_diagnostics(&d->err, info);
+  if (!info->message[0])
+    snprintf(info->message, JC_MSG_LEN, "Unknown libjpeg error");
+  free(d->out);
+  d->out = NULL;
+  info->data = NULL;
+  jpeg_abort_decompress(&d->cinfo);
+  return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* EXIF orientation: a small, bounded TIFF parse of the first APP1 "Exif" marker.              */
+
+static unsigned jc_get16(const JOCTET *p, int le)
+{
+  return le ? (unsigned)p[0] | ((unsigned)p[1] << 8) : ((unsigned)p[0] << 8) | (unsigned)p[1];
+}
+
+static uint32_t jc_get32(const JOCTET *p, int le)
+{
+  return le ? (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24)
+            : ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static int jc_tiff_orientation(const JOCTET *p, size_t len)
+{
+  int le;
+  uint64_t ifd, n, i;
+  if (len < 8)
+    return 1;
+  if (p[0] == 'I' && p[1] == 'I') le = 1;
+  else if (p[0] == 'M' && p[1] == 'M') le = 0;
+  else return 1;
+  if (jc_get16(p + 2, le) != 42)
+    return 1;
+  ifd = jc_get32(p + 4, le);
+  if (ifd + 2 > len)
+    return 1;
+  n = jc_get16(p + ifd, le);
+  for (i = 0; i < n; i++) {
+    uint64_t e = ifd + 2 + 12 * i;
+    if (e + 12 > len)
+      return 1;
+    if (jc_get16(p + e, le) == 0x0112) {
+      unsigned type = jc_get16(p + e + 2, le), v;
+      if (type != 3 || jc_get32(p + e + 4, le) < 1)
+        return 1;
+      v = jc_get16(p + e + 8, le);
+      return (v >= 1 && v <= 8) ? (int)v : 1;
+    }
+  }
+  return 1;
+}
+
+static int jc_orientation(j_decompress_ptr cinfo)
+{
+  jpeg_saved_marker_ptr m;
+  for (m = cinfo->marker_list; m; m = m->next) {
+    if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && m->data &&
+        memcmp(m->data, "Exif\0\0", 6) == 0)
+      return jc_tiff_orientation(m->data + 6, m->data_length - 6);
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static int jc_colorspace(J_COLOR_SPACE cs)
+{
+  switch (cs) {
+  case JCS_GRAYSCALE: return JC_CS_GRAY;
+  case JCS_YCbCr: return JC_CS_YCBCR;
+  case JCS_RGB: return JC_CS_RGB;
+  case JCS_CMYK: return JC_CS_CMYK;
+  case JCS_YCCK: return JC_CS_YCCK;
+  default: return -1;
+  }
+}
+
+static J_COLOR_SPACE jc_jcs(int cs)
+{
+  switch (cs) {
+  case JC_CS_GRAY: return JCS_GRAYSCALE;
+  case JC_CS_YCBCR: return JCS_YCbCr;
+  case JC_CS_RGB: return JCS_RGB;
+  case JC_CS_CMYK: return JCS_CMYK;
+  case JC_CS_YCCK: return JCS_YCCK;
+  default: return JCS_UNKNOWN;
+  }
+}
+
+/* Header, then the checks that must come before any large allocation. */
+static void jc_header(jc_decoder *d, const unsigned char *buf, size_t len, uint64_t max_pixels,
+                      jc_info *info)
+{
+  j_decompress_ptr cinfo = &d->cinfo;
+  int ci;
+  char msg[JC_MSG_LEN];
+  if (len > (size_t)(unsigned long)-1)
+    jc_fail((j_common_ptr)cinfo, "Input too large");
+  jpeg_mem_src(cinfo, buf, (unsigned long)len);
+  jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
+  jpeg_read_header(cinfo, TRUE);
+  if (max_pixels && (uint64_t)cinfo->image_width * cinfo->image_height > max_pixels) {
+    snprintf(msg, sizeof msg, "Image is %ux%u = %llu pixels, over the limit of %llu (max_pixels)",
+             (unsigned)cinfo->image_width, (unsigned)cinfo->image_height,
+             (unsigned long long)cinfo->image_width * cinfo->image_height,
+             (unsigned long long)max_pixels);
+    jc_fail((j_common_ptr)cinfo, msg);
+  }
+  if (cinfo->num_components > JC_MAX_COMPONENTS) {
+    snprintf(msg, sizeof msg, "%d components: at most %d are supported", cinfo->num_components,
+             JC_MAX_COMPONENTS);
+    jc_fail((j_common_ptr)cinfo, msg);
+  }
+  info->colorspace = jc_colorspace(cinfo->jpeg_color_space);
+  if (info->colorspace < 0) {
+    snprintf(msg, sizeof msg, "Unsupported colour space (%d components, not gray/YCbCr/RGB/CMYK/YCCK)",
+             cinfo->num_components);
+    jc_fail((j_common_ptr)cinfo, msg);
+  }
+  info->width = (int)cinfo->image_width;
+  info->height = (int)cinfo->image_height;
+  info->num_components = cinfo->num_components;
+  info->progressive = cinfo->progressive_mode ? 1 : 0;
+  info->arithmetic = cinfo->arith_code ? 1 : 0;
+  info->precision = cinfo->data_precision;
+  info->max_h = cinfo->max_h_samp_factor;
+  info->max_v = cinfo->max_v_samp_factor;
+  info->orientation = jc_orientation(cinfo);
+  for (ci = 0; ci < cinfo->num_components; ci++) {
+    jpeg_component_info *c = &cinfo->comp_info[ci];
+    jc_component *o = &info->comp[ci];
+    o->h = c->h_samp_factor;
+    o->v = c->v_samp_factor;
+    o->hb = (int)c->height_in_blocks;
+    o->wb = (int)c->width_in_blocks;
+    o->Wb = (int)((c->width_in_blocks + c->h_samp_factor - 1) / c->h_samp_factor * c->h_samp_factor);
+    o->Hb = (int)((c->height_in_blocks + c->v_samp_factor - 1) / c->v_samp_factor * c->v_samp_factor);
+    o->quant_index = c->quant_tbl_no;
+    o->id = c->component_id;
+    o->offset = 0;
+  }
+}
+
+/* The quantisation table each component was decoded with (latched at its first scan). */
+static void jc_copy_quant(jc_decoder *d, uint16_t *dst)
+{
+  j_decompress_ptr cinfo = &d->cinfo;
+  int ci, k;
+  for (ci = 0; ci < cinfo->num_components; ci++) {
+    jpeg_component_info *c = &cinfo->comp_info[ci];
+    JQUANT_TBL *q = c->quant_table;
+    if (!q && c->quant_tbl_no >= 0 && c->quant_tbl_no < NUM_QUANT_TBLS)
+      q = cinfo->quant_tbl_ptrs[c->quant_tbl_no];
+    if (!q)
+      ERREXIT1(cinfo, JERR_NO_QUANT_TABLE, c->quant_tbl_no);
+    for (k = 0; k < DCTSIZE2; k++)
+      dst[ci * DCTSIZE2 + k] = q->quantval[k];
+  }
+}
+
+int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+            uint64_t max_pixels, int max_scans, jc_info *info)
+{
+  j_decompress_ptr cinfo = &d->cinfo;
+  jc_barray *a;
+  int ci;
+
+  jc_begin(d, flags, max_scans, info);
+  jc_hooks(d, 1);
+  if (setjmp(d->err.jb))
+    return jc_abort(d, info);
+
+  jc_header(d, buf, len, max_pixels, info);
+  if (flags & JC_HEADER_ONLY) {
+    /* quantisation tables as defined by the header (scans not read) */
+    size_t qsize = (size_t)cinfo->num_components * DCTSIZE2 * sizeof(int16_t);
+    d->out = (int16_t *)malloc(qsize);
+    if (!d->out)
+      ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 12);
+    d->out_size = qsize;
+    jc_copy_quant(d, (uint16_t *)d->out);
+    info->num_scans = 0;
+  } else {
+    d->single_scan = !cinfo->progressive_mode && cinfo->comps_in_scan == cinfo->num_components;
+    jpeg_read_coefficients(cinfo);
+    jc_copy_quant(d, (uint16_t *)d->out);
+    for (a = d->arrays; a; a = a->next) {
+      if (a->first_undef < a->Hb) {     /* never decoded (truncated multi-scan file) */
+        memset(a->rows[a->first_undef], 0, (size_t)(a->Hb - a->first_undef) * a->Wb * sizeof(JBLOCK));
+        a->first_undef = a->Hb;
+      }
+      if (flags & JC_CHANNELS)
+        jc_transpose_rows(d, a, a->Hb);
+    }
+    for (ci = 0; ci < cinfo->num_components; ci++)
+      info->comp[ci].offset = d->out_offset[ci];
+    info->num_scans = cinfo->input_scan_number;
+  }
+  jc_copy_diagnostics(&d->err, info);
+  info->data = d->out;
+  info->data_size = d->out_size;
+  d->out = NULL;                        /* now the caller's */
+  jpeg_abort_decompress(cinfo);
+  return 0;
+}
+
+int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,
+              uint64_t max_pixels, int max_scans, jc_info *info)
+{
+  j_decompress_ptr cinfo = &d->cinfo;
+  size_t stride;
+
+  jc_begin(d, flags & JC_STRICT, max_scans, info);
+  jc_hooks(d, 0);
+  if (setjmp(d->err.jb))
+    return jc_abort(d, info);
+
+  jc_header(d, buf, len, max_pixels, info);
+  if (out_space != JC_CS_NATIVE) {
+    cinfo->out_color_space = jc_jcs(out_space);
+    if (cinfo->out_color_space == JCS_UNKNOWN)
+      jc_fail((j_common_ptr)cinfo, "Unknown output colour space");
+  }
+  cinfo->dct_method = JDCT_ISLOW;       /* djpeg's default */
+  cinfo->do_fancy_upsampling = TRUE;
+  jpeg_start_decompress(cinfo);
+  stride = (size_t)cinfo->output_width * cinfo->output_components;
+  d->out_size = stride * cinfo->output_height;
+  d->out = (int16_t *)malloc(d->out_size ? d->out_size : 1);
+  if (!d->out)
+    ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 13);
+  while (cinfo->output_scanline < cinfo->output_height) {
+    JSAMPROW row = (JSAMPROW)d->out + (size_t)cinfo->output_scanline * stride;
+    jpeg_read_scanlines(cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(cinfo);
+  info->colorspace = jc_colorspace(cinfo->out_color_space);
+  info->out_components = cinfo->output_components;
+  info->num_scans = cinfo->input_scan_number;
+  jc_copy_diagnostics(&d->err, info);
+  info->data = d->out;
+  info->data_size = d->out_size;
+  d->out = NULL;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writer                                                                                       */
+
+typedef struct {
+  struct jpeg_compress_struct cinfo;
+  jc_error_mgr err;
+  unsigned char *outbuf;
+  unsigned long outsize;
+} jc_writer;
+
+static int jc_write_body(jc_writer *w, const jc_write_params *p)
+{
+  j_compress_ptr c = &w->cinfo;
+  jvirt_barray_ptr arrays[JC_MAX_COMPONENTS];
+  int ci, k, maxh = 1, maxv = 1;
+  JDIMENSION r;
+  char msg[JC_MSG_LEN];
+  J_COLOR_SPACE cs = jc_jcs(p->colorspace);
+
+  if (cs == JCS_UNKNOWN)
+    jc_fail((j_common_ptr)c, "Unknown colour space");
+  if (p->num_components < 1 || p->num_components > JC_MAX_COMPONENTS)
+    jc_fail((j_common_ptr)c, "Bad number of components");
+  if (p->width < 1 || p->height < 1 || p->width > JPEG_MAX_DIMENSION || p->height > JPEG_MAX_DIMENSION)
+    jc_fail((j_common_ptr)c, "Image size out of range (1..65500)");
+  if (p->num_quant < 1 || p->num_quant > 4)
+    jc_fail((j_common_ptr)c, "Between 1 and 4 quantisation tables are needed");
+  jpeg_mem_dest(c, &w->outbuf, &w->outsize);
+  c->image_width = (JDIMENSION)p->width;
+  c->image_height = (JDIMENSION)p->height;
+  c->input_components = p->num_components;
+  c->in_color_space = cs;
+  jpeg_set_defaults(c);
+  jpeg_set_colorspace(c, cs);
+  if (c->num_components != p->num_components)
+    jc_fail((j_common_ptr)c, "Number of components does not match the colour space");
+  for (ci = 0; ci < p->num_components; ci++) {
+    const jc_wcomponent *s = &p->comp[ci];
+    if (s->h < 1 || s->h > 4 || s->v < 1 || s->v > 4)
+      jc_fail((j_common_ptr)c, "Sampling factors must be 1..4");
+    if (s->quant_index < 0 || s->quant_index >= p->num_quant)
+      jc_fail((j_common_ptr)c, "Bad quantisation table index");
+    c->comp_info[ci].h_samp_factor = s->h;
+    c->comp_info[ci].v_samp_factor = s->v;
+    c->comp_info[ci].quant_tbl_no = s->quant_index;
+    if (s->h > maxh) maxh = s->h;
+    if (s->v > maxv) maxv = s->v;
+  }
+  for (k = 0; k < p->num_quant; k++) {
+    int i;
+    if (!c->quant_tbl_ptrs[k])
+      c->quant_tbl_ptrs[k] = jpeg_alloc_quant_table((j_common_ptr)c);
+    for (i = 0; i < DCTSIZE2; i++) {
+      if (p->quant[k][i] == 0)
+        jc_fail((j_common_ptr)c, "Quantisation table entries must be 1..65535");
+      c->quant_tbl_ptrs[k]->quantval[i] = p->quant[k][i];
+    }
+    c->quant_tbl_ptrs[k]->sent_table = FALSE;
+  }
+  c->optimize_coding = p->optimize ? TRUE : FALSE;
+  c->arith_code = p->arithmetic ? TRUE : FALSE;
+  if (p->progressive)
+    jpeg_simple_progression(c);
+
+  for (ci = 0; ci < p->num_components; ci++) {
+    const jc_wcomponent *s = &p->comp[ci];
+    /* the true size in blocks libjpeg will compute, and the MCU-padded array it accesses */
+    JDIMENSION wb = (JDIMENSION)(((uint64_t)p->width * s->h + 8 * maxh - 1) / (8 * maxh));
+    JDIMENSION hb = (JDIMENSION)(((uint64_t)p->height * s->v + 8 * maxv - 1) / (8 * maxv));
+    JDIMENSION Wb = (wb + s->h - 1) / s->h * s->h, Hb = (hb + s->v - 1) / s->v * s->v;
+    if (!s->data || s->Wb < (int)wb || s->Hb < (int)hb) {
+      snprintf(msg, sizeof msg, "Component %d has %dx%d blocks, %ux%u needed for a %dx%d image",
+               ci, s->Hb, s->Wb, (unsigned)hb, (unsigned)wb, p->width, p->height);
+      jc_fail((j_common_ptr)c, msg);
+    }
+    arrays[ci] = (*c->mem->request_virt_barray)((j_common_ptr)c, JPOOL_IMAGE, TRUE, Wb, Hb,
+                                                (JDIMENSION)s->v);
+  }
+  (*c->mem->realize_virt_arrays)((j_common_ptr)c);
+  for (ci = 0; ci < p->num_components; ci++) {
+    const jc_wcomponent *s = &p->comp[ci];
+    JDIMENSION wb = (JDIMENSION)(((uint64_t)p->width * s->h + 8 * maxh - 1) / (8 * maxh));
+    JDIMENSION hb = (JDIMENSION)(((uint64_t)p->height * s->v + 8 * maxv - 1) / (8 * maxv));
+    JDIMENSION Wb = (wb + s->h - 1) / s->h * s->h, Hb = (hb + s->v - 1) / s->v * s->v;
+    JDIMENSION ncopy = (JDIMENSION)s->Wb < Wb ? (JDIMENSION)s->Wb : Wb;
+    for (r = 0; r < Hb; r++) {
+      JBLOCKROW row = (*c->mem->access_virt_barray)((j_common_ptr)c, arrays[ci], r, 1, TRUE)[0];
+      memset(row, 0, (size_t)Wb * sizeof(JBLOCK));
+      if ((int)r < s->Hb)
+        memcpy(row, s->data + (size_t)r * s->Wb * DCTSIZE2, (size_t)ncopy * sizeof(JBLOCK));
+    }
+  }
+  jpeg_write_coefficients(c, arrays);
+  jpeg_finish_compress(c);
+  return 0;
+}
+
+int jc_write(const jc_write_params *p, unsigned char **out, size_t *outsize, char *message)
+{
+  jc_writer *w = (jc_writer *)calloc(1, sizeof(jc_writer));
+  *out = NULL;
+  *outsize = 0;
+  if (!w) {
+    snprintf(message, JC_MSG_LEN, "Out of memory");
+    return -1;
+  }
+  jc_error_init(&w->err);
+  w->cinfo.err = &w->err.pub;
+  if (setjmp(w->err.jb)) {
+    snprintf(message, JC_MSG_LEN, "%s", w->err.message[0] ? w->err.message : "Unknown libjpeg error");
+    jpeg_destroy_compress(&w->cinfo);
+    free(w->outbuf);
+    free(w);
+    return -1;
+  }
+  jpeg_create_compress(&w->cinfo);
+  jc_write_body(w, p);
+  jpeg_destroy_compress(&w->cinfo);
+  *out = w->outbuf;
+  *outsize = w->outsize;
+  free(w);
+  message[0] = '\0';
+  return 0;
+}

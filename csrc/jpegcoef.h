@@ -1,0 +1,109 @@
+/*
+ * jpegcoef: a small C surface over libjpeg-turbo's libjpeg API.
+ *
+ *  - jc_read:   header + quantised DCT coefficients (entropy decoding only). The coefficients are
+ *               decoded straight into one malloc'd buffer that the caller then owns (free it with
+ *               jc_free): libjpeg's whole-image coefficient arrays are backed by that buffer through
+ *               the memory manager's virtual-array hooks, so there is no copy-out.
+ *  - jc_decode: libjpeg's full decode (IDCT, fancy upsampling, colour conversion): the reference.
+ *  - jc_write:  lossless re-encode of coefficients (jpeg_write_coefficients) into memory.
+ *
+ * Every libjpeg error comes back as a return value of -1 with libjpeg's message in
+ * info->message (setjmp/longjmp error manager); nothing is printed, nothing calls exit(), every
+ * resource is freed on every path. Warnings (recoverable damage) are counted and their first
+ * JC_MAX_WARNINGS texts kept. No Python.h: used from Python through cffi and from C tests.
+ * A jc_decoder may be reused for many images but used by one thread at a time.
+ */
+#ifndef JPEGCOEF_H
+#define JPEGCOEF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JC_MSG_LEN 200        /* = libjpeg's JMSG_LENGTH_MAX */
+#define JC_MAX_WARNINGS 8     /* warning texts kept (all are counted) */
+#define JC_MAX_COMPONENTS 4
+
+/* Colour spaces (jc_info.colorspace, jc_write_params.colorspace, jc_decode out_space). */
+enum { JC_CS_GRAY = 0, JC_CS_YCBCR = 1, JC_CS_RGB = 2, JC_CS_CMYK = 3, JC_CS_YCCK = 4,
+       JC_CS_NATIVE = -1 /* jc_decode: no colour conversion */ };
+
+/* jc_read / jc_decode flags. */
+enum {
+  JC_STRICT = 1,      /* the first warning is an error */
+  JC_CHANNELS = 2,    /* jc_read: coefficient layout (64, Hb, Wb) per component instead of (Hb, Wb, 64) */
+  JC_HEADER_ONLY = 4  /* jc_read: header and quantisation tables only, no coefficients */
+};
+
+typedef struct {
+  int h, v;             /* sampling factors */
+  int hb, wb;           /* true size in blocks (height_in_blocks, width_in_blocks) */
+  int Hb, Wb;           /* decoded grid: whole MCUs (hb, wb rounded up to v, h) */
+  int quant_index;      /* the file's quantisation table slot */
+  int id;               /* component identifier byte */
+  size_t offset;        /* start of this component's coefficients in data, in int16 units */
+} jc_component;
+
+typedef struct {
+  int width, height, num_components;
+  int colorspace;       /* JC_CS_*: the file's colour space (jc_decode: of the output) */
+  int progressive, arithmetic, orientation; /* orientation: EXIF 1..8, 1 when absent/bad */
+  int num_scans, max_h, max_v, precision;
+  int out_components;   /* jc_decode: samples per pixel in data */
+  int num_warnings, num_kept;
+  char message[JC_MSG_LEN];                 /* error text when a call returns -1 */
+  char warnings[JC_MAX_WARNINGS][JC_MSG_LEN];
+  /* jc_read: int16; first num_components*64 quantisation values (uint16 bits, natural order),
+   * then each component's coefficients at comp[i].offset. jc_decode: uint8 (H, W, out_components).
+   * Owned by the caller after a successful call: release with jc_free. NULL on error. */
+  void *data;
+  size_t data_size;     /* bytes */
+  jc_component comp[JC_MAX_COMPONENTS];
+} jc_info;
+
+typedef struct jc_decoder jc_decoder;
+
+jc_decoder *jc_decoder_new(void);            /* NULL when out of memory */
+void jc_decoder_free(jc_decoder *d);
+void jc_free(void *p);
+
+/* Read header and coefficients of the JPEG in buf[0..len). Returns 0, or -1 with info->message.
+ * Refuses (before any large allocation) images over max_pixels pixels (0: no limit), and files
+ * with more than max_scans scans (0: no limit). */
+int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+            uint64_t max_pixels, int max_scans, jc_info *info);
+
+/* libjpeg's full decode (islow IDCT, fancy upsampling) to out_space (JC_CS_RGB, JC_CS_YCBCR,
+ * JC_CS_GRAY or JC_CS_NATIVE). info->data: uint8 (height, width, out_components). */
+int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,
+              uint64_t max_pixels, int max_scans, jc_info *info);
+
+typedef struct {
+  int h, v, quant_index;
+  int Hb, Wb;             /* size of data's block grid; at least the true size in blocks */
+  const int16_t *data;    /* (Hb, Wb, 64) C-contiguous, natural order */
+} jc_wcomponent;
+
+typedef struct {
+  int width, height, num_components, colorspace;
+  int progressive, arithmetic, optimize;
+  int num_quant;
+  uint16_t quant[4][64];  /* natural order */
+  jc_wcomponent comp[JC_MAX_COMPONENTS];
+} jc_write_params;
+
+/* Encode the coefficients losslessly into a new JPEG in memory. On success *out (free with
+ * jc_free) and *outsize are set; returns -1 with message (JC_MSG_LEN bytes) on error. */
+int jc_write(const jc_write_params *p, unsigned char **out, size_t *outsize, char *message);
+
+/* libjpeg-turbo's version number, e.g. 2001005 for 2.1.5 (0 when unknown). */
+int jc_libjpeg_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,329 @@
+"""Reading and writing JPEG coefficients: a thin layer over the C library (csrc/jpegcoef.c).
+
+The C calls release the GIL. Each thread keeps one reusable libjpeg decompressor. The
+coefficients are decoded by libjpeg straight into one buffer that numpy then owns (no copy).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Optional, Union
+
+import numpy as np
+
+from ._jpegcoef_cffi import ffi, lib
+from .coefficients import Coefficients, _coefficients_unchecked, _component_unchecked
+from .errors import JpegError, JpegWarning
+
+__all__ = ["read", "read_batch", "write", "decode_rgb", "decode", "DEFAULT_MAX_PIXELS",
+           "DEFAULT_MAX_SCANS", "libjpeg_version"]
+
+#: Pillow's decompression-bomb limit.
+DEFAULT_MAX_PIXELS = 178_956_970
+#: Progressive files with more scans than this are refused (scan flooding).
+DEFAULT_MAX_SCANS = 1000
+
+_COLORSPACES = ("gray", "ycbcr", "rgb", "cmyk", "ycck")
+_CS_CODES = {"gray": lib.JC_CS_GRAY, "ycbcr": lib.JC_CS_YCBCR, "rgb": lib.JC_CS_RGB,
+             "cmyk": lib.JC_CS_CMYK, "ycck": lib.JC_CS_YCCK, "native": lib.JC_CS_NATIVE}
+
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
+
+_local = threading.local()
+
+
+def libjpeg_version() -> str:
+    """The libjpeg-turbo version the extension was built against, e.g. ``'2.1.5'``."""
+    v = lib.jc_libjpeg_version()
+    return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
+
+
+def _decoder():
+    """This thread's reusable (decoder, info) pair."""
+    state = getattr(_local, "state", None)
+    if state is None:
+        d = lib.jc_decoder_new()
+        if d == ffi.NULL:
+            raise MemoryError("cannot create a libjpeg decompressor")
+        state = _local.state = (ffi.gc(d, lib.jc_decoder_free), ffi.new("jc_info *"))
+    return state
+
+
+def _load(src: Source) -> tuple[Any, Optional[str]]:
+    """(bytes-like data, file name or None) for a path, bytes-like object or binary file."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return src, None
+    if isinstance(src, (str, os.PathLike)):
+        name = os.fspath(src)
+        with open(name, "rb") as f:
+            return f.read(), str(name)
+    read = getattr(src, "read", None)
+    if callable(read):
+        data = read()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"file object must be opened in binary mode (read() gave {type(data).__name__})")
+        name = getattr(src, "name", None)
+        return data, (str(name) if isinstance(name, (str, os.PathLike)) else None)
+    try:
+        memoryview(src)
+    except TypeError:
+        raise TypeError("src must be a path, a bytes-like object or a binary file object, "
+                        f"not {type(src).__name__}") from None
+    return src, None
+
+
+def _error(info, name: Optional[str]) -> JpegError:
+    msg = ffi.string(info.message).decode("latin-1") or "unknown libjpeg error"
+    return JpegError(msg, name)
+
+
+def _warning_texts(info) -> list:
+    texts = [ffi.string(info.warnings[i]).decode("latin-1") for i in range(info.num_kept)]
+    more = info.num_warnings - info.num_kept
+    if more > 0:
+        texts.append(f"... and {more} more warnings")
+    return texts
+
+
+def _owned_array(info, dtype) -> np.ndarray:
+    """The buffer the C call handed over, as a flat numpy array that frees it when collected."""
+    size = info.data_size
+    mem = ffi.gc(info.data, lib.jc_free, size)
+    info.data = ffi.NULL
+    return np.frombuffer(ffi.buffer(mem, size), dtype=dtype)
+
+
+def _read_data(data: Any, name: Optional[str], strict: bool, max_pixels: Optional[int],
+               max_scans: Optional[int], layout: str) -> Coefficients:
+    """Decode coefficients from bytes-like ``data`` (no warnings issued: they are in the result)."""
+    if layout == "blocks":
+        flags = 0
+    elif layout == "channels":
+        flags = lib.JC_CHANNELS
+    else:
+        raise ValueError(f"layout must be 'blocks' or 'channels', not {layout!r}")
+    if strict:
+        flags |= lib.JC_STRICT
+    dec, info = _decoder()
+    buf = ffi.from_buffer(data)
+    if lib.jc_read(dec, buf, len(buf), flags, max_pixels or 0, max_scans or 0, info) != 0:
+        raise _error(info, name)
+    arr = _owned_array(info, np.int16)
+    n = info.num_components
+    quant = arr[: n * 64].view(np.uint16).reshape(n, 8, 8)
+    comps = []
+    for i in range(n):
+        c = info.comp[i]
+        hb, wb, off = c.Hb, c.Wb, c.offset
+        seg = arr[off: off + hb * wb * 64]
+        if flags & lib.JC_CHANNELS:
+            ch = seg.reshape(64, hb, wb)
+            comps.append(_component_unchecked(ch.reshape(8, 8, hb, wb).transpose(2, 3, 0, 1), quant[i],
+                                              (c.h, c.v), (c.hb, c.wb), ch))
+        else:
+            comps.append(_component_unchecked(seg.reshape(hb, wb, 8, 8), quant[i], (c.h, c.v),
+                                              (c.hb, c.wb)))
+    return _coefficients_unchecked(
+        width=info.width, height=info.height, components=comps,
+        colorspace=_COLORSPACES[info.colorspace], progressive=bool(info.progressive),
+        arithmetic=bool(info.arithmetic), orientation=info.orientation,
+        warnings=_warning_texts(info) if info.num_warnings else [])
+
+
+def _warn(coeffs: Coefficients, name: Optional[str], stacklevel: int = 3) -> None:
+    if coeffs.warnings:
+        where = f"{name}: " if name else ""
+        warnings.warn(JpegWarning(where + "; ".join(coeffs.warnings)), stacklevel=stacklevel)
+
+
+def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+         max_scans: Optional[int] = DEFAULT_MAX_SCANS, layout: str = "blocks") -> Coefficients:
+    """Read a JPEG's quantised DCT coefficients (entropy decoding only).
+
+    Args:
+        src: a path (str or PathLike), a bytes-like object (bytes, bytearray, memoryview: used
+            without a copy) or a binary file object.
+        strict: raise :class:`JpegError` on recoverable damage instead of warning.
+        max_pixels: refuse images whose header claims more pixels (None: no limit); checked
+            before any large allocation.
+        max_scans: refuse files with more scans (progressive scan flooding; None: no limit).
+        layout: ``"blocks"`` (each component filled as ``(Hb, Wb, 8, 8)``) or ``"channels"``
+            (filled as ``(64, Hb, Wb)``; ``coefficients`` is then a strided view of it).
+
+    Returns:
+        :class:`Coefficients`; recoverable damage is listed in ``.warnings`` and issued as a
+        :class:`JpegWarning`.
+
+    Raises:
+        JpegError: not decodable (libjpeg's message and the file name), or over a limit.
+        OSError: the path cannot be opened.
+    """
+    data, name = _load(src)
+    coeffs = _read_data(data, name, strict, max_pixels, max_scans, layout)
+    _warn(coeffs, name)
+    return coeffs
+
+
+# -- batches -------------------------------------------------------------------------------------
+_pools: dict = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """A persistent pool per thread count, so each worker keeps its decoder across calls."""
+    with _pools_lock:
+        pool = _pools.get(threads)
+        if pool is None:
+            pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="jpegcoef")
+        return pool
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _read_chunk(items: list, kwargs: dict) -> list:
+    out = []
+    for src in items:
+        try:
+            data, name = _load(src)
+            out.append(_read_data(data, name, **kwargs))
+        except Exception as e:  # noqa: BLE001 - handed back to the caller in order
+            out.append(e)
+    return out
+
+
+def read_batch(srcs: Iterable[Source], *, threads: Optional[int] = None, errors: str = "raise",
+               **read_kwargs) -> list:
+    """Read many JPEGs on ``threads`` threads (default: the CPUs available); results in input order.
+
+    The C decoding runs without the GIL. ``read_kwargs`` are :func:`read`'s keyword arguments.
+    With ``errors="raise"`` the first failing source (in input order) raises :class:`JpegError`
+    naming it (or its ``OSError``); with ``errors="return"`` its slot holds the exception object.
+    Warnings are issued from the calling thread, in input order.
+    """
+    if errors not in ("raise", "return"):
+        raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
+    kwargs = {"strict": False, "max_pixels": DEFAULT_MAX_PIXELS, "max_scans": DEFAULT_MAX_SCANS,
+              "layout": "blocks"}
+    unknown = set(read_kwargs) - set(kwargs)
+    if unknown:
+        raise TypeError(f"unexpected keyword arguments: {sorted(unknown)}")
+    kwargs.update(read_kwargs)
+    srcs = list(srcs)
+    threads = _default_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise ValueError("threads must be at least 1")
+    if threads == 1 or len(srcs) <= 1:
+        results = _read_chunk(srcs, kwargs)
+    else:
+        chunk = max(1, min(16, len(srcs) // (threads * 4)))
+        parts = [srcs[i: i + chunk] for i in range(0, len(srcs), chunk)]
+        results = [r for part in _pool(threads).map(_read_chunk, parts, [kwargs] * len(parts)) for r in part]
+    for i, (src, r) in enumerate(zip(srcs, results)):
+        name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else None
+        if isinstance(r, BaseException):
+            if errors == "raise":
+                if isinstance(r, JpegError) and r.filename is None:
+                    raise JpegError(r.libjpeg_message, f"item {i}") from r
+                raise r
+        else:
+            _warn(r, name or f"item {i}")
+    return results
+
+
+# -- full decode (the reference baseline) ---------------------------------------------------------
+def decode(src: Source, colorspace: str = "rgb", *, strict: bool = False,
+           max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+           max_scans: Optional[int] = DEFAULT_MAX_SCANS) -> np.ndarray:
+    """libjpeg-turbo's full decode (islow IDCT, fancy upsampling, as djpeg does by default).
+
+    ``colorspace``: ``"rgb"``, ``"ycbcr"``, ``"gray"`` or ``"native"`` (no conversion).
+    Returns uint8 ``(H, W, C)``. Warnings and errors as in :func:`read`.
+    """
+    if colorspace not in _CS_CODES or colorspace in ("ycck",):
+        raise ValueError(f"colorspace must be 'rgb', 'ycbcr', 'gray', 'cmyk' or 'native', not {colorspace!r}")
+    data, name = _load(src)
+    dec, info = _decoder()
+    buf = ffi.from_buffer(data)
+    flags = lib.JC_STRICT if strict else 0
+    if lib.jc_decode(dec, buf, len(buf), _CS_CODES[colorspace], flags, max_pixels or 0,
+                     max_scans or 0, info) != 0:
+        raise _error(info, name)
+    h, w, c = info.height, info.width, info.out_components
+    texts = _warning_texts(info) if info.num_warnings else []
+    img = _owned_array(info, np.uint8).reshape(h, w, c)
+    if texts:
+        warnings.warn(JpegWarning((f"{name}: " if name else "") + "; ".join(texts)), stacklevel=3)
+    return img
+
+
+def decode_rgb(src: Source, **kwargs) -> np.ndarray:
+    """libjpeg-turbo's full decode to RGB: uint8 ``(H, W, 3)`` (the reference baseline)."""
+    return decode(src, "rgb", **kwargs)
+
+
+# -- writing --------------------------------------------------------------------------------------
+def write(coeffs: Coefficients, dst: Union[str, "os.PathLike[str]", Any, None] = None, *,
+          optimize: bool = False) -> Optional[bytes]:
+    """Encode ``coeffs`` losslessly (``jpeg_write_coefficients``): no requantisation.
+
+    Every component's ``coefficients`` must cover at least the true block grid libjpeg derives
+    from ``width``, ``height`` and the sampling factors; blocks beyond it are ignored (libjpeg
+    pads partial MCUs itself). Identical quantisation tables share one slot. Progressive and
+    arithmetic coding follow ``coeffs``; ``optimize`` builds optimal Huffman tables.
+    EXIF and other markers are not written.
+
+    Args:
+        dst: a path, a binary file object, or None to get the bytes back.
+    """
+    comps = coeffs.components
+    if not 1 <= len(comps) <= 4:
+        raise JpegError(f"{len(comps)} components: 1 to 4 can be written")
+    p = ffi.new("jc_write_params *")
+    p.width, p.height, p.num_components = coeffs.width, coeffs.height, len(comps)
+    p.colorspace = _CS_CODES[coeffs.colorspace]
+    p.progressive, p.arithmetic, p.optimize = bool(coeffs.progressive), bool(coeffs.arithmetic), bool(optimize)
+    tables: list = []
+    keep = []
+    for i, comp in enumerate(comps):
+        q = np.ascontiguousarray(comp.quant, dtype=np.uint16).reshape(64)
+        key = q.tobytes()
+        if key not in tables:
+            if len(tables) == 4:
+                raise JpegError("more than 4 distinct quantisation tables")
+            ffi.memmove(p.quant[len(tables)], key, 128)
+            tables.append(key)
+        a = np.ascontiguousarray(comp.coefficients, dtype=np.int16)
+        buf = ffi.from_buffer(a)
+        keep.append((a, buf))
+        pc = p.comp[i]
+        pc.h, pc.v = comp.sampling
+        pc.quant_index = tables.index(key)
+        pc.Hb, pc.Wb = a.shape[0], a.shape[1]
+        pc.data = ffi.cast("const int16_t *", buf)
+    p.num_quant = len(tables)
+    out = ffi.new("unsigned char **")
+    size = ffi.new("size_t *")
+    msg = ffi.new("char[]", lib.JC_MSG_LEN)
+    if lib.jc_write(p, out, size, msg) != 0:
+        raise JpegError(ffi.string(msg).decode("latin-1"), os.fspath(dst) if isinstance(dst, (str, os.PathLike)) else None)
+    try:
+        data = ffi.buffer(out[0], size[0])[:]
+    finally:
+        lib.jc_free(out[0])
+    del keep
+    if dst is None:
+        return data
+    if isinstance(dst, (str, os.PathLike)):
+        with open(dst, "wb") as f:
+            f.write(data)
+    else:
+        dst.write(data)
+    return None
