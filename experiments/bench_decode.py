@@ -803,9 +803,16 @@ def run_benchmark(args) -> dict:
             if key in OUT_OF_PROCESS:
                 continue
             rows.append(peer_method(key, paths, blobs))
-        rows.append(worker_method("jpeg2dct", sys.executable, listfile, n))
-        tj_python, tj_reason = find_torchjpeg_python(args.torchjpeg_python)
-        rows.append(worker_method("torchjpeg", tj_python, listfile, n, tj_reason))
+        skip = tuple(k.strip() for k in args.skip.split(",") if k.strip())
+        if not any("jpeg2dct".startswith(k) for k in skip):
+            rows.append(worker_method("jpeg2dct", sys.executable, listfile, n))
+        if not any("torchjpeg".startswith(k) for k in skip):
+            tj_python, tj_reason = find_torchjpeg_python(args.torchjpeg_python)
+            rows.append(worker_method("torchjpeg", tj_python, listfile, n, tj_reason))
+        for r in [r for r in rows if r.key.startswith(skip)] if skip else []:
+            rows.remove(r)
+            if isinstance(r, Method) and r.close and r.key != "limit.coef":
+                r.close()
 
         per_image = [r for r in rows if isinstance(r, Method) and r.run is not None]
         per_pass = [r for r in rows if isinstance(r, Method) and r.run_pass is not None]
@@ -847,6 +854,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE / "results"), help="directory for the JSON")
     ap.add_argument("--torchjpeg-python", help="python of the torchjpeg venv (default: "
                     "$JPEGCOEF_TORCHJPEG_PYTHON or ~/.cache/jpegcoef-peers/torchjpeg-venv)")
+    ap.add_argument("--skip", default="", help="comma-separated row keys (or key prefixes) to "
+                    "leave out, e.g. 'torchjpeg,jpegio,limit_exe'")
     ap.add_argument("--no-memory", action="store_true", help="skip the RSS measurement")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--markdown", nargs="+", metavar="JSON",
