@@ -1,0 +1,446 @@
+"""Datasets and loaders: JPEG files -> model inputs, in the DCT domain or (baseline) in pixels.
+
+``JpegFolder`` reads the ImageFolder layout (``root/<class>/**.jpg``, classes sorted by name) or
+a plain list of files (Python list of paths or ``(path, label)`` pairs, or a text file with one
+``path [label]`` per line, paths relative to the list file). Per sample:
+
+* DCT formats (``gueguen``, ``dctnet``), default augmentation: read the coefficients (entropy
+  decode only), bring the file to 4:2:0 (:func:`jpegcoef.formats.to_420`; its kind is counted),
+  then, training: a random crop on the 16-pixel MCU grid and a random horizontal flip, both
+  lossless in the DCT domain; evaluation: the centre crop. An image smaller than the crop is
+  padded with zero blocks (zero coefficients = flat mid-grey, 128) around it, centred: it is
+  not rescaled (rescaling is not a lossless DCT operation; use ``jpegcoef prepare`` to resize a
+  dataset once).
+* ``augment="rgb-reencode"`` (Gueguen et al.'s way): decode with Pillow, RandomResizedCrop +
+  flip (training) or resize + centre crop (evaluation) in pixels, re-encode as a 4:2:0 JPEG in
+  memory (quality ``reencode_quality``), read its coefficients.
+* ``rgb`` (the baseline): Pillow decode, RandomResizedCrop(crop, scale 0.08-1, ratio 3/4-4/3)
+  and flip (training), or resize the short side to ``crop/0.875`` and centre crop (evaluation);
+  the device step normalises with the ImageNet mean/std.
+
+Randomness comes from a per-sample seed drawn by the loader's sampler from ``(seed, epoch,
+index)``, so results do not depend on the number of workers.
+
+Bad files: ``on_error="raise"`` raises :class:`SampleError` naming the file; ``"skip"`` drops the
+sample from its batch. Either way every batch carries per-sample metadata (path, kind, error)
+that :class:`JpegLoader` strips off in the main process and records on the dataset:
+``dataset.skipped`` (path -> error), ``dataset.kinds`` (Counter of file layouts, e.g.
+``{'420': 900, '444': 60, 'gray': 5}``), ``dataset.report()``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from . import transforms
+from .coefficients import Coefficients, Component
+from .formats import Format, get as get_format, sampling_kind, to_420
+from .stats import JPEG_SUFFIXES
+
+__all__ = ["JpegFolder", "JpegLoader", "SeededSampler", "SampleError", "make_loader", "collate",
+           "random_resized_crop_box", "load_rgb"]
+
+MCU = 16  # the 4:2:0 MCU, in pixels
+
+
+class SampleError(RuntimeError):
+    """A sample could not be loaded; ``path`` names the file."""
+
+    def __init__(self, path: str, error: BaseException):
+        self.path = path
+        super().__init__(f"{path}: {type(error).__name__}: {error}")
+
+
+# ------------------------------------------------------------------------------------------------
+# File lists
+# ------------------------------------------------------------------------------------------------
+def _is_jpeg(p: Path) -> bool:
+    return p.suffix.lower() in JPEG_SUFFIXES and p.is_file()
+
+
+def _scan(root_or_files: Any) -> tuple[list[str], list[int], list[str]]:
+    """``(paths, labels, classes)`` from a directory, a list file or a Python list."""
+    if isinstance(root_or_files, (str, os.PathLike)):
+        root = Path(root_or_files)
+        if root.is_file():  # a text list: "path [label]" per line
+            paths, labels = [], []
+            for line in root.read_text().splitlines():
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                parts = line.rsplit(None, 1)
+                if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+                    p, lab = parts[0], int(parts[1])
+                else:
+                    p, lab = line.strip(), -1
+                paths.append(str(root.parent / p))
+                labels.append(lab)
+            return paths, labels, []
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root} is neither a directory nor a file list")
+        classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        if classes:
+            paths, labels = [], []
+            for i, name in enumerate(classes):
+                for p in sorted((root / name).rglob("*")):
+                    if _is_jpeg(p):
+                        paths.append(str(p))
+                        labels.append(i)
+            return paths, labels, classes
+        files = sorted(str(p) for p in root.iterdir() if _is_jpeg(p))
+        return files, [-1] * len(files), []
+    paths, labels = [], []
+    for item in root_or_files:
+        if isinstance(item, (tuple, list)):
+            paths.append(str(item[0]))
+            labels.append(int(item[1]))
+        else:
+            paths.append(str(item))
+            labels.append(-1)
+    return paths, labels, []
+
+
+# ------------------------------------------------------------------------------------------------
+# Pixel-domain helpers (RGB baseline and rgb-reencode)
+# ------------------------------------------------------------------------------------------------
+def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
+                            scale: tuple = (0.08, 1.0), ratio: tuple = (3 / 4, 4 / 3)) -> tuple:
+    """``(left, top, right, bottom)`` of a RandomResizedCrop region (torchvision's algorithm:
+    10 tries of area ``scale`` and log-uniform aspect ``ratio``, then a centre crop fallback)."""
+    area = width * height
+    log_r = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_r))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            left = int(rng.integers(0, width - w + 1))
+            top = int(rng.integers(0, height - h + 1))
+            return left, top, left + w, top + h
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        w, h = width, int(round(width / ratio[0]))
+    elif in_ratio > ratio[1]:
+        h, w = height, int(round(height * ratio[1]))
+    else:
+        w, h = width, height
+    left, top = (width - w) // 2, (height - h) // 2
+    return left, top, left + w, top + h
+
+
+def load_rgb(path: Any, crop: int, train: bool, rng: Optional[np.random.Generator]) -> Image.Image:
+    """Pillow decode + RandomResizedCrop + flip (train) or resize + centre crop (eval)."""
+    with Image.open(path) as im:
+        img = im.convert("RGB")
+    w, h = img.size
+    if train:
+        box = random_resized_crop_box(w, h, rng)
+        img = img.resize((crop, crop), Image.BILINEAR, box=box)
+        if rng.random() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        return img
+    short = int(crop / 0.875)
+    s = short / min(w, h)
+    nw, nh = max(crop, round(w * s)), max(crop, round(h * s))
+    img = img.resize((nw, nh), Image.BILINEAR)
+    left, top = (nw - crop) // 2, (nh - crop) // 2
+    return img.crop((left, top, left + crop, top + crop))
+
+
+# ------------------------------------------------------------------------------------------------
+# DCT-domain crop/pad/flip
+# ------------------------------------------------------------------------------------------------
+def _pad(c: Coefficients, n: int, before_y: int, before_x: int) -> Coefficients:
+    """Place a 4:2:0 image of at most ``n x n`` MCUs into an ``n x n``-MCU canvas of zero blocks."""
+    comps = []
+    for comp, f in zip(c.components, (2, 1, 1)):
+        a = comp.coefficients
+        out = np.zeros((n * f, n * f, 8, 8), np.int16)
+        y0, x0 = before_y * f, before_x * f
+        out[y0:y0 + a.shape[0], x0:x0 + a.shape[1]] = a
+        comps.append(Component(out, comp.quant, comp.sampling, (n * f, n * f)))
+    return c.replace(components=comps, width=n * MCU, height=n * MCU, warnings=list(c.warnings))
+
+
+def dct_crop(c: Coefficients, crop: int, train: bool, rng: Optional[np.random.Generator]) -> Coefficients:
+    """Random (train) or centre (eval) ``crop x crop`` on the 16-pixel grid, then 4:2:0, padding
+    of small images with zero blocks (centred) and, training, a random horizontal flip.
+
+    ``c`` is 4:2:0 or any layout whose MCU divides 16 (4:4:4, 4:2:2, 4:4:0, gray, RGB): those
+    are cropped on their own grid first, so only the crop is converted.
+    """
+    n = crop // MCU
+    full_y, full_x = c.height // MCU, c.width // MCU
+    top = left = pad_y = pad_x = 0
+    if full_y >= n:
+        top = int(rng.integers(0, full_y - n + 1)) if train else (full_y - n) // 2
+        height = crop
+    else:
+        height = c.height
+        pad_y = (n - -(-c.height // MCU)) // 2
+    if full_x >= n:
+        left = int(rng.integers(0, full_x - n + 1)) if train else (full_x - n) // 2
+        width = crop
+    else:
+        width = c.width
+        pad_x = (n - -(-c.width // MCU)) // 2
+    out = transforms.crop(c, top * MCU, left * MCU, height, width)
+    out, _ = to_420(out)
+    if height < crop or width < crop:
+        out = _pad(out, n, pad_y, pad_x)
+    if train and rng.random() < 0.5:
+        out = transforms.hflip(out, edge="error")
+    return out
+
+
+def _mcu_divides_16(c: Coefficients) -> bool:
+    mh, mw = transforms.mcu_size(c)
+    return MCU % mh == 0 and MCU % mw == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Dataset
+# ------------------------------------------------------------------------------------------------
+class JpegFolder(Dataset):
+    """JPEG files as model-input samples for a :class:`~jpegcoef.formats.Format`.
+
+    Args:
+        root: a directory (ImageFolder layout, or flat), a list file, or a list of paths /
+            ``(path, label)`` pairs. Unlabelled files get label -1.
+        format: a :class:`Format` or a name for :func:`jpegcoef.formats.get`.
+        train: random crop + flip (True) or centre crop (False).
+        crop: output size in pixels (a multiple of 16 for DCT formats).
+        on_error: ``'raise'`` or ``'skip'`` (see the module docstring).
+        augment: ``None`` (DCT-domain crop/flip) or ``'rgb-reencode'`` (DCT formats only).
+        reencode_quality: JPEG quality of the in-memory re-encode.
+        **format_options: passed to :func:`jpegcoef.formats.get` when ``format`` is a name.
+
+    Items: ``dataset[i]`` or ``dataset[(i, seed)]`` -> ``(host_dict or None, label, meta)``.
+    """
+
+    def __init__(self, root: Any, format: Union[str, Format] = "dctnet", *, train: bool = True,
+                 crop: int = 224, on_error: str = "raise", augment: Optional[str] = None,
+                 reencode_quality: int = 95, **format_options):
+        self.format = format if isinstance(format, Format) else get_format(format, **format_options)
+        if isinstance(format, Format) and format_options:
+            raise TypeError("format options given with a Format instance")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if augment not in (None, "rgb-reencode"):
+            raise ValueError(f"augment must be None or 'rgb-reencode', got {augment!r}")
+        if augment and self.format.kind == "rgb":
+            raise ValueError("augment='rgb-reencode' is for the DCT formats")
+        if not isinstance(crop, int) or crop <= 0:
+            raise ValueError(f"crop must be a positive int, got {crop!r}")
+        if self.format.kind != "rgb" and crop % MCU:
+            raise ValueError(f"DCT formats crop on the 16-pixel MCU grid: crop={crop} is not a multiple of 16")
+        self.paths, self.labels, self.classes = _scan(root)
+        if not self.paths:
+            raise ValueError(f"no JPEG files found in {root!r}")
+        self.root = root
+        self.train, self.crop, self.on_error = train, crop, on_error
+        self.augment, self.reencode_quality = augment, reencode_quality
+        self.skipped: dict[str, str] = {}
+        self.file_kinds: dict[str, str] = {}
+        self.warned: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def kinds(self) -> Counter:
+        """Files seen so far per layout (``'420'`` needs no conversion)."""
+        return Counter(self.file_kinds.values())
+
+    def report(self) -> dict:
+        """Counts for logs: files, per-layout kinds seen, converted, skipped (by name), warned."""
+        kinds = self.kinds
+        return {"files": len(self.paths), "seen": len(self.file_kinds), "kinds": dict(sorted(kinds.items())),
+                "converted": sum(v for k, v in kinds.items() if k != "420"),
+                "skipped": dict(self.skipped), "warned": dict(self.warned)}
+
+    def record(self, metas: Sequence[dict]) -> None:
+        """Record per-sample metadata (called by :class:`JpegLoader` in the main process)."""
+        for m in metas:
+            if m.get("error") is not None:
+                self.skipped[m["path"]] = m["error"]
+            if m.get("kind") is not None:
+                self.file_kinds[m["path"]] = m["kind"]
+            if m.get("warnings"):
+                self.warned[m["path"]] = m["warnings"]
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _coefficients(self, path: str, rng: Optional[np.random.Generator], meta: dict) -> Coefficients:
+        from .reader import read
+
+        if self.augment == "rgb-reencode":
+            img = load_rgb(path, self.crop, self.train, rng)
+            buf = io.BytesIO()
+            img.save(buf, format="JPEG", quality=self.reencode_quality, subsampling=2)
+            c = read(buf.getvalue())
+            meta["kind"] = "reencoded"
+            return c
+        c = read(path)
+        meta["warnings"] = len(c.warnings)
+        meta["kind"] = kind = sampling_kind(c)
+        if kind in ("cmyk", "ycck") or not _mcu_divides_16(c):
+            c, _ = to_420(c, src=path)  # re-encode / coarse MCU grid: convert the whole file
+        return dct_crop(c, self.crop, self.train, rng)
+
+    def load(self, index: int, seed: Optional[int] = None) -> tuple:
+        """``(host_dict or None, label, meta)`` for one file; ``seed`` drives the augmentation."""
+        path, label = self.paths[index], self.labels[index]
+        rng = np.random.default_rng(seed) if self.train else None
+        meta: dict = {"path": path, "kind": None, "error": None, "warnings": 0}
+        try:
+            if self.format.kind == "rgb":
+                img = load_rgb(path, self.crop, self.train, rng)
+                meta["kind"] = "rgb-pixels"
+                host = self.format.host(np.asarray(img))
+            else:
+                host = self.format.host(self._coefficients(path, rng, meta))
+        except Exception as e:  # noqa: BLE001 - bad files are reported by name
+            if self.on_error == "raise":
+                raise SampleError(path, e) from e
+            meta["error"] = f"{type(e).__name__}: {e}"
+            meta["kind"] = None
+            return None, label, meta
+        return host, label, meta
+
+    def __getitem__(self, item: Union[int, tuple]) -> tuple:
+        if isinstance(item, tuple):
+            return self.load(*item)
+        seed = int(torch.randint(0, 2**62, (1,)).item()) if self.train else None
+        return self.load(int(item), seed)
+
+    def collate(self, samples: Sequence[tuple]) -> tuple:
+        """``(inputs_dict, labels)``; ``inputs['_meta']`` lists every sample's metadata."""
+        return collate(samples, self.format)
+
+
+def collate(samples: Sequence[tuple], format: Format) -> tuple:
+    """Stack the good samples with ``format.collate``; failed ones (host None) only add metadata."""
+    good = [s for s in samples if s[0] is not None]
+    metas = [s[2] for s in samples]
+    inputs: dict = format.collate([s[0] for s in good]) if good else {}
+    inputs["_meta"] = metas
+    labels = torch.tensor([s[1] for s in good], dtype=torch.long)
+    return inputs, labels
+
+
+# ------------------------------------------------------------------------------------------------
+# Sampler and loader
+# ------------------------------------------------------------------------------------------------
+class SeededSampler(Sampler):
+    """Yields ``(index, sample_seed)``; shuffles when training; shards when distributed.
+
+    The epoch advances on every ``__iter__`` (or set it with :meth:`set_epoch`); seeds derive
+    from ``(seed, epoch, index)`` only, so they do not depend on workers or batch size.
+    """
+
+    def __init__(self, n: int, *, shuffle: bool, seed: int = 0, distributed: bool = False,
+                 num_replicas: Optional[int] = None, rank: Optional[int] = None, drop_last: bool = False):
+        self.n, self.shuffle, self.seed = n, shuffle, seed
+        self.epoch = 0
+        self._explicit_epoch = False
+        if distributed:
+            import torch.distributed as dist
+
+            if num_replicas is None or rank is None:
+                if not dist.is_available() or not dist.is_initialized():
+                    raise RuntimeError("distributed=True needs torch.distributed initialised "
+                                       "(or num_replicas and rank)")
+                num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+                rank = dist.get_rank() if rank is None else rank
+        self.num_replicas, self.rank = (num_replicas or 1), (rank or 0)
+        if drop_last:
+            self.per_replica = n // self.num_replicas
+        else:
+            self.per_replica = -(-n // self.num_replicas)
+        self.drop_last = drop_last
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._explicit_epoch = True
+
+    def __len__(self) -> int:
+        return self.per_replica
+
+    def __iter__(self) -> Iterator[tuple]:
+        epoch = self.epoch
+        if not self._explicit_epoch:
+            self.epoch += 1
+        self._explicit_epoch = False
+        order = (np.random.default_rng([self.seed, epoch]).permutation(self.n) if self.shuffle
+                 else np.arange(self.n))
+        total = self.per_replica * self.num_replicas
+        if total > self.n:  # pad by wrapping, like DistributedSampler
+            order = np.concatenate([order, order[: total - self.n]])
+        order = order[:total][self.rank::self.num_replicas]
+        seeds = np.random.default_rng([self.seed, epoch, 1]).integers(0, 2**62, self.n)
+        for i in order:
+            yield int(i), int(seeds[i])
+
+
+class JpegLoader(DataLoader):
+    """A DataLoader whose batches are ``(inputs, labels)``; it strips the per-sample metadata and
+    records it on ``dataset`` (skipped files, layouts) in the main process, whatever the workers."""
+
+    def __iter__(self):
+        for inputs, labels in super().__iter__():
+            self.dataset.record(inputs.pop("_meta"))
+            if len(labels) == 0:
+                continue  # every sample of this batch was skipped
+            yield inputs, labels
+
+    @property
+    def format(self) -> Format:
+        return self.dataset.format
+
+    def to_device(self, inputs: dict, device: Union[str, torch.device] = "cpu"):
+        """Move a batch's tensors to ``device`` and run the format's device step (model input)."""
+        moved = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+        return self.dataset.format.device(moved)
+
+
+def _seed_worker(worker_id: int) -> None:  # augmentations use per-sample seeds; keep others tidy
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+
+
+def make_loader(root_or_files: Any, format: Union[str, Format], *, train: bool, crop: int,
+                batch_size: int, workers: int = 0, seed: int = 0, on_error: str = "raise",
+                distributed: bool = False, pin_memory: Optional[bool] = None,
+                augment: Optional[str] = None, drop_last: Optional[bool] = None,
+                prefetch_factor: Optional[int] = None, **format_options) -> JpegLoader:
+    """A :class:`JpegLoader` over a :class:`JpegFolder` (see ARCHITECTURE.md, "Data").
+
+    Shuffles and drops the last partial batch when training; ``pin_memory`` defaults to
+    ``torch.cuda.is_available()``; workers are persistent; ``distributed=True`` shards with the
+    initialised process group. Get model inputs with ``loader.to_device(inputs, device)``.
+    """
+    ds = JpegFolder(root_or_files, format, train=train, crop=crop, on_error=on_error, augment=augment,
+                    **format_options)
+    if drop_last is None:
+        drop_last = train
+    sampler = SeededSampler(len(ds), shuffle=train, seed=seed, distributed=distributed)
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    kwargs: dict = {}
+    if workers > 0:
+        kwargs.update(persistent_workers=True, worker_init_fn=_seed_worker)
+        if prefetch_factor is not None:
+            kwargs["prefetch_factor"] = prefetch_factor
+    return JpegLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                      collate_fn=ds.collate, pin_memory=pin_memory, drop_last=drop_last,
+                      generator=torch.Generator().manual_seed(seed), **kwargs)

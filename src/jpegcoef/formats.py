@@ -1,0 +1,472 @@
+"""Model input formats: from :class:`~jpegcoef.Coefficients` (or pixels) to model inputs.
+
+A :class:`Format` splits the work in two, so the small int16 coefficients are what crosses from
+host to device and everything arithmetic runs batched on the device:
+
+* ``host(sample) -> dict[str, np.ndarray]`` per image, on the host (in DataLoader workers):
+  int16 coefficient channels (only the channels the format needs), plus the uint16 quantisation
+  tables ``q`` (3, 64) -- or uint8 pixels for ``rgb``;
+* ``collate(list_of_dicts) -> dict[str, torch.Tensor]`` stacks them;
+* ``device(batch) -> model input``: dequantise, bring chroma to the luma grid, concatenate and
+  normalise per channel, in torch on whatever device the batch is on;
+* ``bytes_per_image(batch)``: host-to-device bytes per image.
+
+Formats (``get(name, **options)``):
+
+* ``gueguen`` -> ``(y (N, 64, H/8, W/8), cbcr (N, 128, H/16, W/16))``, dequantised, normalised.
+* ``dctnet`` (``channels=24|32|48|64|192``, the static subsets of DCTNet) -> ``(N, C, H/8, W/8)``
+  ordered ``[Y | Cb | Cr]``. The channel subset is selected on the host (a gather that also
+  shrinks the transfer). Chroma is brought to the luma grid by ``upsample=``:
+
+  - ``"repeat"`` (default): each chroma block is repeated 2x2 (nearest-block upsampling, as
+    jpeg2dct and Gueguen et al.'s "upsampling" variant do). Only the selected chroma channels
+    cross to the device.
+  - ``"dct"``: the exact 8x8 DCT of the chroma plane upsampled 2x by pixel replication
+    (libjpeg's plain upsampling), computed in the DCT domain by a fixed 64 -> 4x64 linear map
+    and a pixel shuffle (closest to DCTNet, which took the DCT of a full-resolution chroma
+    plane). Every output coefficient depends on all 64 input coefficients, so all 64 chroma
+    channels cross to the device.
+
+* ``rgb`` -> ``(N, 3, H, W)`` float32, ``(x/255 - mean) / std`` with the ImageNet constants.
+
+Normalisation (``gueguen``, ``dctnet``): per-channel mean/std of dequantised coefficients, 192
+channels ``[Y 0-63 | Cb 64-127 | Cr 128-191]``, from a JSON written by ``jpegcoef stats DIR``
+(``stats=path`` or a dict); by default the statistics shipped in :mod:`jpegcoef._default_stats`.
+
+Inputs that are not 4:2:0 YCbCr are converted by :func:`to_420` first (see there).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from .coefficients import Coefficients, Component
+
+__all__ = ["Format", "get", "names", "SUBSETS", "to_420", "load_stats", "dct_matrix",
+           "upsample_matrix", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+#: The DCTNet static channel subsets: frequency indices (8*row + col) per component.
+def _ranges(*spans: tuple[int, int]) -> tuple[int, ...]:
+    return tuple(i for a, b in spans for i in range(a, b + 1))
+
+
+SUBSETS: dict[int, dict[str, tuple[int, ...]]] = {
+    24: {"y": _ranges((0, 3), (8, 11), (16, 19), (24, 27)), "c": (0, 1, 8, 9)},
+    32: {"y": _ranges((0, 4), (8, 12), (16, 20), (24, 27), (32, 34)), "c": (0, 1, 2, 8, 9)},
+    48: {"y": _ranges((0, 5), (8, 13), (16, 21), (24, 29), (32, 35), (40, 43)),
+         "c": (0, 1, 2, 8, 9, 10, 16, 17)},
+    64: {"y": _ranges((0, 6), (8, 14), (16, 21), (24, 29), (32, 37), (40, 45), (48, 53)),
+         "c": (0, 1, 2, 8, 9, 10, 16, 17, 24, 25)},
+    192: {"y": tuple(range(64)), "c": tuple(range(64))},
+}
+for _n, _s in SUBSETS.items():
+    assert len(_s["y"]) + 2 * len(_s["c"]) == _n, _n
+
+#: ImageNet pixel statistics (the usual convention for RGB ResNet-50 inputs), RGB order.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# ------------------------------------------------------------------------------------------------
+# DCT-domain resampling (exact linear maps)
+# ------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def dct_matrix(n: int = 8) -> np.ndarray:
+    """Orthonormal DCT-II matrix ``C`` (``X = C x``); JPEG's 8x8 FDCT is ``C X C^T``."""
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    c = np.sqrt(2.0 / n) * np.cos(np.pi * (2 * i + 1) * k / (2 * n))
+    c[0] /= np.sqrt(2.0)
+    return c
+
+
+@lru_cache(maxsize=None)
+def _resample_1d(factor: int, down: bool) -> np.ndarray:
+    """1-D map between ``factor`` blocks and one block of DCT coefficients.
+
+    ``down``: ``(8, factor*8)``: DCT of the box-averaged (by ``factor``) pixels of ``factor``
+    adjacent blocks. Else ``(factor*8, 8)``: DCTs of the ``factor`` blocks made by replicating
+    each pixel of one block ``factor`` times.
+    """
+    c = dct_matrix(8)
+    n = 8 * factor
+    inv = np.kron(np.eye(factor), c.T)  # block-diagonal IDCT of factor blocks
+    fwd = np.kron(np.eye(factor), c)
+    rep = np.zeros((n, 8))
+    rep[np.arange(n), np.arange(n) // factor] = 1.0
+    if down:
+        return c @ (rep.T / factor) @ inv  # average factor pixels -> one block
+    return fwd @ rep @ c.T
+
+
+def upsample_matrix() -> np.ndarray:
+    """``(2, 2, 64, 64)``: coefficients of the four 8x8 blocks (dy, dx) of a 2x pixel-replicated
+    block, as a linear map of the source block's 64 coefficients (natural order)."""
+    u = _resample_1d(2, False).reshape(2, 8, 8)  # (half, out freq, in freq)
+    # out[i, j, r, s] = sum_{a, b} u[i, r, a] u[j, s, b] X[a, b]
+    m = np.einsum("ira,jsb->ijrsab", u, u)
+    return m.reshape(2, 2, 64, 64)
+
+
+def _resample_axis(a: np.ndarray, axis: int, scale: float) -> np.ndarray:
+    """Resample dequantised blocks ``(Hb, Wb, 8, 8)`` along block ``axis`` (0 rows, 1 columns)."""
+    if scale == 1:
+        return a
+    inner = 2 + axis  # the frequency axis inside a block that goes with this grid axis
+    if scale < 1:
+        f = int(round(1 / scale))
+        n = a.shape[axis]
+        pad = (-n) % f
+        if pad:
+            widths = [(0, 0)] * 4
+            widths[axis] = (0, pad)
+            a = np.pad(a, widths, mode="edge")
+        m = _resample_1d(f, True).reshape(8, f, 8)  # (out freq, block in group, in freq)
+        if axis == 1:
+            g = a.reshape(a.shape[0], -1, f, 8, 8)  # y, group, j, r, l
+            return np.einsum("ywjrl,ijl->ywri", g, m, optimize=True)
+        g = a.reshape(-1, f, a.shape[1], 8, 8)  # group, j, x, r, l
+        return np.einsum("gjxrl,ijr->gxil", g, m, optimize=True)
+    f = int(round(scale))
+    m = _resample_1d(f, False).reshape(f, 8, 8)  # (out block, out freq, in freq)
+    if axis == 1:
+        out = np.einsum("ywrl,jil->ywjri", a, m, optimize=True)
+        return out.reshape(a.shape[0], a.shape[1] * f, 8, 8)
+    out = np.einsum("yxrl,jir->yjxil", a, m, optimize=True)
+    return out.reshape(a.shape[0] * f, a.shape[1], 8, 8)
+
+
+def _fit(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Crop or edge-pad a block grid to exactly ``rows x cols`` blocks."""
+    a = a[:rows, :cols]
+    pr, pc = rows - a.shape[0], cols - a.shape[1]
+    if pr or pc:
+        a = np.pad(a, ((0, pr), (0, pc), (0, 0), (0, 0)), mode="edge")
+    return a
+
+
+def _to_int16(a: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(a), -32768, 32767).astype(np.int16)
+
+
+_ONES = np.ones((8, 8), np.uint16)
+
+
+def _reencode(src: Any, quality: int = 95) -> Coefficients:
+    """Decode with Pillow (handles CMYK/YCCK/Adobe), re-encode RGB as 4:2:0 in memory, read."""
+    from PIL import Image
+    from .reader import read
+
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        src = io.BytesIO(bytes(src))
+    with Image.open(src) as im:
+        rgb = im.convert("RGB")
+    buf = io.BytesIO()
+    rgb.save(buf, format="JPEG", quality=quality, subsampling=2)
+    return read(buf.getvalue())
+
+
+def sampling_kind(c: Coefficients) -> str:
+    """A short name for a file's layout: ``'420'``, ``'444'``, ``'422'``, ``'440'``, ``'411'``,
+    ``'gray'``, ``'rgb'``, ``'cmyk'``, ``'ycck'`` or ``'h1v1-h2v1-...'`` for anything else."""
+    if c.colorspace in ("gray", "rgb", "cmyk", "ycck"):
+        return c.colorspace
+    s = [comp.sampling for comp in c.components]
+    names = {((2, 2), (1, 1), (1, 1)): "420", ((1, 1), (1, 1), (1, 1)): "444",
+             ((2, 1), (1, 1), (1, 1)): "422", ((1, 2), (1, 1), (1, 1)): "440",
+             ((4, 1), (1, 1), (1, 1)): "411"}
+    return names.get(tuple(s), "-".join(f"h{h}v{v}" for h, v in s))
+
+
+def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
+    """Bring any JPEG to 4:2:0 YCbCr coefficients; returns ``(coefficients, kind)``.
+
+    ``kind`` is :func:`sampling_kind` of the input (``'420'`` means nothing was done). The
+    result has Y sampled 2x2 and Cb, Cr 1x1, block grids covering whole 16x16 MCUs.
+
+    Conversions:
+
+    * other YCbCr samplings (4:4:4, 4:2:2, 4:4:0, 4:1:1, mixed): exact DCT-domain resampling of
+      the chroma components -- box-average downsampling and pixel-replication upsampling are
+      linear maps between blocks of coefficients, applied to the dequantised coefficients.
+    * gray: Y as is, Cb = Cr = 0 (exactly neutral chroma).
+    * RGB colour space (Adobe transform 0): the JFIF RGB->YCbCr matrix is linear and its level
+      shift cancels, so it is applied to the dequantised coefficients directly, then chroma is
+      downsampled as above.
+    * CMYK, YCCK: no linear map to YCbCr exists (the conversion to RGB multiplies channels), so
+      these are decoded with Pillow and re-encoded in memory (quality 95, 4:2:0); this needs
+      ``src`` (the path or bytes the coefficients came from).
+
+    Resampled components are stored unquantised: int16 of the rounded dequantised values with
+    an all-ones quantisation table (8-bit DCT values fit in int16; error <= 0.5, far below any
+    quantisation step). Untouched components keep their coefficients and table.
+    """
+    kind = sampling_kind(c)
+    if kind == "420":
+        return c, kind
+    if kind in ("cmyk", "ycck"):
+        if src is None:
+            raise ValueError(f"{kind} JPEGs are converted by decoding and re-encoding; pass src=")
+        out = _reencode(src)
+        if sampling_kind(out) != "420":
+            raise ValueError(f"re-encoding a {kind} JPEG gave {sampling_kind(out)}, expected 4:2:0")
+        return out, kind
+    my, mx = -(-c.height // 16), -(-c.width // 16)
+    samp = [comp.sampling for comp in c.components] if len(c.components) > 1 else [(1, 1)]
+    hmax, vmax = max(h for h, _ in samp), max(v for _, v in samp)
+
+    def full_res(i: int, target: float) -> np.ndarray:
+        """Component i dequantised and resampled to ``target`` x full resolution."""
+        comp = c.components[i]
+        h, v = samp[i]
+        a = comp.dequantize().astype(np.float64)
+        a = _resample_axis(a, 0, target / (v / vmax))
+        return _resample_axis(a, 1, target / (h / hmax))
+
+    if kind == "gray":
+        y = c.components[0]
+        ya = _fit(y.coefficients, 2 * my, 2 * mx)
+        comps = [Component(ya, y.quant, (2, 2), y.blocks)]
+        zeros = np.zeros((my, mx, 8, 8), np.int16)
+        cblocks = (-(-c.height // 16), -(-c.width // 16))
+        comps += [Component(zeros, _ONES, (1, 1), cblocks), Component(zeros.copy(), _ONES, (1, 1), cblocks)]
+        return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings)), kind
+    if len(c.components) != 3:
+        raise ValueError(f"cannot convert a {len(c.components)}-component {c.colorspace} JPEG to YCbCr")
+    if kind == "rgb":
+        r, g, b = (full_res(i, 1.0) for i in range(3))
+        ya = 0.299 * r + 0.587 * g + 0.114 * b
+        cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b
+        cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b
+        planes = [(ya, 1.0), (cb, 0.5), (cr, 0.5)]
+        ys = _to_int16(_fit(ya, 2 * my, 2 * mx))
+        y = Component(ys, _ONES, (2, 2))
+        chroma = [_resample_axis(_resample_axis(p, 0, s), 1, s) for p, s in planes[1:]]
+    else:
+        y0 = c.components[0]
+        if samp[0] == (hmax, vmax):
+            y = Component(_fit(y0.coefficients, 2 * my, 2 * mx), y0.quant, (2, 2))
+        else:
+            y = Component(_to_int16(_fit(full_res(0, 1.0), 2 * my, 2 * mx)), _ONES, (2, 2))
+        chroma = [full_res(i, 0.5) for i in (1, 2)]
+    hb, wb = -(-c.height // 8), -(-c.width // 8)
+    y.blocks = (hb, wb)
+    cblocks = (-(-c.height // 16), -(-c.width // 16))
+    comps = [y] + [Component(_to_int16(_fit(a, my, mx)), _ONES, (1, 1), cblocks) for a in chroma]
+    return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings)), kind
+
+
+# ------------------------------------------------------------------------------------------------
+# Statistics
+# ------------------------------------------------------------------------------------------------
+def load_stats(stats: Union[None, str, os.PathLike, Mapping]) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` float32 arrays of 192 channels from a stats JSON path, a dict, or the
+    shipped defaults (``None``)."""
+    if stats is None:
+        from . import _default_stats
+        d: Mapping = _default_stats.STATS
+    elif isinstance(stats, Mapping):
+        d = stats
+    else:
+        with open(stats) as f:
+            d = json.load(f)
+    mean = np.asarray(d["mean"], np.float32)
+    std = np.asarray(d["std"], np.float32)
+    if mean.shape != (192,) or std.shape != (192,):
+        raise ValueError(f"stats need 192 means and stds ([Y|Cb|Cr] x 64), got {mean.shape}, {std.shape}")
+    if not np.all(np.isfinite(std)) or np.any(std <= 0):
+        raise ValueError("stats std must be positive and finite")
+    return mean, std
+
+
+# ------------------------------------------------------------------------------------------------
+# Formats
+# ------------------------------------------------------------------------------------------------
+def _stack(samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    if not samples:
+        raise ValueError("cannot collate an empty list of samples")
+    keys = samples[0].keys()
+    out = {}
+    for k in keys:
+        arrs = [s[k] for s in samples]
+        shapes = {a.shape for a in arrs}
+        if len(shapes) != 1:
+            raise ValueError(f"samples differ in shape for {k!r}: {sorted(shapes)} (crop them to one size)")
+        out[k] = torch.from_numpy(np.stack(arrs))
+    return out
+
+
+@dataclass
+class Format:
+    """One model input format; build with :func:`get`.
+
+    ``kind`` is ``'gueguen' | 'dctnet' | 'rgb'``; ``y_index``/``c_index`` the frequencies kept
+    per component (DCT formats); ``upsample`` the chroma alignment of ``dctnet``.
+    """
+
+    kind: str
+    channels: int = 192
+    y_index: tuple = tuple(range(64))
+    c_index: tuple = tuple(range(64))
+    upsample: str = "repeat"
+    mean: np.ndarray = field(default=None, repr=False)
+    std: np.ndarray = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.kind != "dctnet" else f"dctnet{self.channels}"
+
+    @property
+    def options(self) -> dict:
+        return {"channels": self.channels, "upsample": self.upsample} if self.kind == "dctnet" else {}
+
+    # -- host ------------------------------------------------------------------------------------
+    def _host_c_index(self) -> tuple:
+        return tuple(range(64)) if (self.kind == "dctnet" and self.upsample == "dct") else self.c_index
+
+    def host(self, sample: Union[Coefficients, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per image, on the host: what crosses to the device (int16 channels + uint16 tables).
+
+        DCT formats take 4:2:0 :class:`Coefficients` (others are converted with :func:`to_420`,
+        which cannot re-encode CMYK/YCCK here: convert those in the dataset, where the file is
+        known); ``rgb`` takes uint8 pixels ``(H, W, 3)``.
+        """
+        if self.kind == "rgb":
+            px = np.asarray(sample)
+            if px.dtype != np.uint8 or px.ndim != 3 or px.shape[2] != 3:
+                raise ValueError(f"rgb format takes uint8 (H, W, 3) pixels, got {px.dtype} {px.shape}")
+            return {"rgb": np.ascontiguousarray(px.transpose(2, 0, 1))}
+        if not isinstance(sample, Coefficients):
+            raise TypeError(f"{self.kind} format takes Coefficients, got {type(sample).__name__}")
+        c, _ = to_420(sample)
+        y, cb, cr = c.components
+        if 2 * cb.shape[0] != y.shape[0] or 2 * cb.shape[1] != y.shape[1]:
+            raise ValueError(f"luma grid {y.shape} is not twice the chroma grid {cb.shape}")
+        ci = self._host_c_index()
+        return {
+            "y": _take(y, self.y_index),
+            "cb": _take(cb, ci),
+            "cr": _take(cr, ci),
+            "q": np.stack([y.quant.reshape(64), cb.quant.reshape(64), cr.quant.reshape(64)]),
+        }
+
+    def collate(self, samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+        """Stack per-image host dicts into batched tensors (same keys)."""
+        return _stack(samples)
+
+    def bytes_per_image(self, batch: Mapping[str, torch.Tensor]) -> int:
+        """Host-to-device bytes per image of a collated batch (all its tensors)."""
+        tensors = [t for t in batch.values() if isinstance(t, torch.Tensor)]
+        n = tensors[0].shape[0]
+        return sum(t.numel() * t.element_size() for t in tensors) // n
+
+    # -- device ----------------------------------------------------------------------------------
+    def _buffers(self, device: torch.device) -> dict[str, torch.Tensor]:
+        key = str(device)
+        if key not in self._cache:
+            b: dict[str, torch.Tensor] = {}
+            if self.kind == "rgb":
+                b["mean"] = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+                b["std"] = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+            else:
+                ci = list(self._host_c_index())
+                b["yi"] = torch.tensor(self.y_index, device=device)
+                b["ci"] = torch.tensor(ci, device=device)
+                mean, std = self.mean, self.std
+                idx = {"y": list(self.y_index), "cb": [64 + i for i in self.c_index],
+                       "cr": [128 + i for i in self.c_index]}
+                for k, ix in idx.items():
+                    b[k + "_mean"] = torch.tensor(mean[ix], device=device).view(1, -1, 1, 1)
+                    b[k + "_std"] = torch.tensor(std[ix], device=device).view(1, -1, 1, 1)
+                if self.kind == "dctnet" and self.upsample == "dct":
+                    m = torch.tensor(upsample_matrix(), dtype=torch.float32, device=device)
+                    # conv weight (64*4, 64, 1, 1) with output channel 4*c + 2*dy + dx (pixel_shuffle order)
+                    w = m.permute(2, 0, 1, 3).reshape(256, 64, 1, 1)
+                    b["up"] = w
+                    b["c_sel"] = torch.tensor(self.c_index, device=device)
+            self._cache[key] = b
+        return self._cache[key]
+
+    def device(self, batch: Mapping[str, torch.Tensor]):
+        """Model input from a collated batch, computed on the batch's device."""
+        if self.kind == "rgb":
+            x = batch["rgb"]
+            b = self._buffers(x.device)
+            return (x.float() - b["mean"]) / b["std"]
+        y = batch["y"]
+        b = self._buffers(y.device)
+        q = batch["q"].to(device=y.device, dtype=torch.float32)
+        yd = y.float() * q[:, 0, b["yi"]][:, :, None, None]
+        cbd = batch["cb"].float() * q[:, 1, b["ci"]][:, :, None, None]
+        crd = batch["cr"].float() * q[:, 2, b["ci"]][:, :, None, None]
+        if self.kind == "dctnet" and self.upsample == "dct":
+            up = torch.nn.functional.conv2d(torch.cat([cbd, crd]), b["up"])
+            up = torch.nn.functional.pixel_shuffle(up, 2)[:, b["c_sel"]]
+            cbd, crd = up.chunk(2)
+        yn = (yd - b["y_mean"]) / b["y_std"]
+        cbn = (cbd - b["cb_mean"]) / b["cb_std"]
+        crn = (crd - b["cr_mean"]) / b["cr_std"]
+        if self.kind == "gueguen":
+            return yn, torch.cat([cbn, crn], 1)
+        if self.upsample == "repeat":
+            cbn = cbn.repeat_interleave(2, 2).repeat_interleave(2, 3)
+            crn = crn.repeat_interleave(2, 2).repeat_interleave(2, 3)
+        return torch.cat([yn, cbn, crn], 1)
+
+    def __call__(self, samples: Sequence[Union[Coefficients, np.ndarray]]):
+        """Convenience: host + collate + device for a list of images (on CPU)."""
+        return self.device(self.collate([self.host(s) for s in samples]))
+
+
+def _take(comp: Component, index: tuple) -> np.ndarray:
+    """int16 ``(len(index), Hb, Wb)`` channels of a component."""
+    if len(index) == 64:
+        return comp.channels()
+    if comp._channels is not None:
+        return comp._channels[list(index)]
+    r, c = np.divmod(np.asarray(index), 8)
+    return np.ascontiguousarray(comp.coefficients[:, :, r, c].transpose(2, 0, 1))
+
+
+def names() -> list[str]:
+    """The format names :func:`get` accepts."""
+    return ["gueguen", "dctnet", "rgb"]
+
+
+def get(name: str, *, channels: Optional[int] = None, upsample: str = "repeat",
+        stats: Union[None, str, os.PathLike, Mapping] = None, **unknown) -> Format:
+    """Build a :class:`Format`.
+
+    Args:
+        name: ``'gueguen' | 'dctnet' | 'rgb'``.
+        channels: ``dctnet`` only: 24, 32, 48, 64 or 192 (default 192).
+        upsample: ``dctnet`` only: ``'repeat'`` (default) or ``'dct'`` (see the module docs).
+        stats: DCT formats: a stats JSON path or dict (``jpegcoef stats``); default shipped stats.
+    """
+    if unknown:
+        raise TypeError(f"unknown format options: {sorted(unknown)}")
+    if name == "rgb":
+        return Format("rgb", channels=3)
+    if name not in ("gueguen", "dctnet"):
+        raise ValueError(f"unknown format {name!r}; choose from {names()}")
+    mean, std = load_stats(stats)
+    if name == "gueguen":
+        if channels not in (None, 192):
+            raise ValueError("gueguen uses all 64 channels of each component (channels=192)")
+        return Format("gueguen", 192, mean=mean, std=std)
+    channels = 192 if channels is None else channels
+    if channels not in SUBSETS:
+        raise ValueError(f"dctnet channels must be one of {sorted(SUBSETS)}, got {channels!r}")
+    if upsample not in ("repeat", "dct"):
+        raise ValueError(f"upsample must be 'repeat' or 'dct', got {upsample!r}")
+    s = SUBSETS[channels]
+    return Format("dctnet", channels, s["y"], s["c"], upsample, mean=mean, std=std)
