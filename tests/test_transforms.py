@@ -21,9 +21,6 @@ from jpegcoef import Coefficients, Component, transforms as T
 
 JPEGTRAN = shutil.which("jpegtran")
 needs_jpegtran = pytest.mark.skipif(JPEGTRAN is None, reason="jpegtran (libjpeg-turbo-progs) not installed")
-# TEMPORARY until the reader lands (jpegcoef.read/write); removed in the next commit.
-needs_jpegtran = pytest.mark.skipif(JPEGTRAN is None or not hasattr(jpegcoef, "write"),
-                                    reason="jpegtran missing or reader not built yet")
 
 
 def _image(width: int, height: int, mode: str, seed: int) -> Image.Image:
