@@ -17,8 +17,9 @@
  *    returns the nanoseconds measured inside C, so the Python call overhead is excluded.
  *  - as a program:  bench_limit PASSES FILE...   (or  bench_limit PASSES @LISTFILE)
  *    loads all files into memory, then for each pass and each image runs the three modes in
- *    rotating order and prints one line per pass and mode:
+ *    an order that varies from image to image and prints two lines per pass and mode:
  *        pass <p> mode <coef|coef_copy|rgb> images <n> seconds <s> checksum <c>
+ *        times <p> mode <coef|coef_copy|rgb> <ns of image 0> <ns of image 1> ...
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,24 +274,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot create decompressor\n");
         return 2;
     }
+    double *times = malloc(sizeof(double) * (size_t)n * N_MODES);
     for (int p = 0; p < passes; p++) {
         double total[N_MODES] = {0};
         for (int i = 0; i < n; i++) {
+            /* the order of the three modes changes from image to image and pass to pass */
+            int rev = ((i / N_MODES) + p) & 1;
             for (int k = 0; k < N_MODES; k++) {
-                int mode = (i + p + k) % N_MODES;
+                int mode = (i + p + (rev ? N_MODES - 1 - k : k)) % N_MODES;
                 double ns = limit_run(c, mode, data[i], sizes[i]);
                 if (ns < 0) {
                     fprintf(stderr, "%s: %s\n", names[i], limit_message(c));
                     return 1;
                 }
                 total[mode] += ns;
+                times[(size_t)mode * n + i] = ns;
             }
         }
-        for (int m = 0; m < N_MODES; m++)
+        for (int m = 0; m < N_MODES; m++) {
             printf("pass %d mode %s images %d seconds %.9f checksum %lu\n", p, mode_names[m], n,
                    total[m] * 1e-9, limit_checksum(c));
+            printf("times %d mode %s", p, mode_names[m]);
+            for (int i = 0; i < n; i++)
+                printf(" %.0f", times[(size_t)m * n + i]);
+            printf("\n");
+        }
         fflush(stdout);
     }
+    free(times);
     limit_free(c);
     return 0;
 }
