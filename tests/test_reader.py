@@ -327,3 +327,36 @@ def test_component_validation():
     ch = np.arange(64 * 2 * 3, dtype=np.int16).reshape(64, 2, 3)
     c = Component.from_channels(ch, q)
     assert c.channels() is ch and c.coefficients[1, 2, 3, 4] == ch[8 * 3 + 4, 1, 2]
+
+
+# -- pixels from coefficients ------------------------------------------------------------------------
+PIXEL_CASES = [f"{s}-{c}" for s in ("420", "422", "444", "gray", "440", "411") for c in ("baseline", "progressive")]
+
+
+@pytest.mark.parametrize("key", PIXEL_CASES)
+def test_to_rgb_matches_libjpeg_decode(generated, key):
+    path = generated[key]
+    c = jpegcoef.read(path)
+    ref = jpegcoef.decode_rgb(path)
+    rgb = c.to_rgb()
+    assert rgb.shape == ref.shape == (c.height, c.width, 3)
+    assert np.abs(rgb.astype(int) - ref).max() <= 2            # the contract
+    # stronger, as documented: the islow IDCT, upsampling and colour conversion are bit-exact
+    native = "gray" if c.colorspace == "gray" else "ycbcr"
+    np.testing.assert_array_equal(c.to_ycbcr(), jpegcoef.decode(path, native))
+    np.testing.assert_array_equal(rgb, ref)
+    # the textbook float IDCT stays close
+    assert np.abs(c.to_ycbcr(idct="float").astype(int) - jpegcoef.decode(path, native)).max() <= 1
+
+
+@pytest.mark.parametrize("name", ["gen-mixed-2x2-1x2-2x1.jpg", "gen-410-odd-477x355.jpg", "gen-1x1.jpg",
+                                  "gen-250x3.jpg", "gen-rgb-colorspace.jpg", "gray-600x400-sampling-2x1.jpg",
+                                  "gen-jpegtran-rot90-trimmed.jpg"])
+def test_to_rgb_odd_layouts(name):
+    c = jpegcoef.read(DATA / name)
+    np.testing.assert_array_equal(c.to_rgb(), jpegcoef.decode_rgb(DATA / name))
+
+
+def test_to_rgb_refuses_cmyk():
+    with pytest.raises(ValueError, match="cmyk|ycck"):
+        jpegcoef.read(DATA / "pillow-pil_sample_cmyk.jpg").to_rgb()

@@ -1,0 +1,182 @@
+/* C tests of the jpegcoef library on the bundled test files: run by ctest with the data folder. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jpegcoef.h"
+
+static int failures = 0;
+static const char *dir = ".";
+
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+  fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+
+static unsigned char *load(const char *name, size_t *len)
+{
+  char path[4096];
+  FILE *f;
+  unsigned char *buf;
+  long n;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  f = fopen(path, "rb");
+  if (!f) { fprintf(stderr, "cannot open %s\n", path); exit(2); }
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  buf = (unsigned char *)malloc(n > 0 ? (size_t)n : 1);
+  if (!buf || (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)) { fprintf(stderr, "read %s\n", path); exit(2); }
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
+}
+
+static int read_file(jc_decoder *d, const char *name, int flags, uint64_t max_pixels, int max_scans, jc_info *info)
+{
+  size_t len;
+  unsigned char *buf = load(name, &len);
+  int rc = jc_read(d, buf, len, flags, max_pixels, max_scans, info);
+  free(buf);
+  return rc;
+}
+
+static void expect_error(jc_decoder *d, const char *name, int flags, uint64_t max_pixels, int max_scans,
+                         const char *text)
+{
+  jc_info info;
+  int rc = read_file(d, name, flags, max_pixels, max_scans, &info);
+  CHECK(rc == -1, "%s: expected an error", name);
+  CHECK(info.data == NULL, "%s: data must be NULL on error", name);
+  CHECK(strstr(info.message, text) != NULL, "%s: message '%s' lacks '%s'", name, info.message, text);
+  if (rc == 0) jc_free(info.data);
+}
+
+static void test_baseline(jc_decoder *d)
+{
+  jc_info a, b;
+  int ci;
+  CHECK(read_file(d, "turbo-testorig.jpg", 0, 0, 0, &a) == 0, "read: %s", a.message);
+  CHECK(a.width == 227 && a.height == 149 && a.num_components == 3, "size %dx%d", a.width, a.height);
+  CHECK(a.colorspace == JC_CS_YCBCR && !a.progressive && !a.arithmetic && a.orientation == 1, "header fields");
+  CHECK(a.comp[0].h == 2 && a.comp[0].v == 2 && a.comp[0].Hb == 20 && a.comp[0].Wb == 30, "luma grid");
+  CHECK(a.comp[0].hb == 19 && a.comp[0].wb == 29, "luma true blocks");
+  CHECK(a.comp[1].Hb == 10 && a.comp[1].Wb == 15, "chroma grid");
+  CHECK(a.num_warnings == 0, "warnings %d", a.num_warnings);
+  CHECK(read_file(d, "turbo-testorig.jpg", JC_CHANNELS, 0, 0, &b) == 0, "read channels: %s", b.message);
+  CHECK(a.data_size == b.data_size, "sizes differ");
+  for (ci = 0; ci < 3; ci++) {      /* (Hb, Wb, 64) vs (64, Hb, Wb) */
+    const int16_t *x = (const int16_t *)a.data + a.comp[ci].offset, *y = (const int16_t *)b.data + b.comp[ci].offset;
+    size_t Hb = a.comp[ci].Hb, Wb = a.comp[ci].Wb, r, c;
+    int k, same = 1;
+    for (r = 0; r < Hb; r++)
+      for (c = 0; c < Wb; c++)
+        for (k = 0; k < 64; k++)
+          if (x[(r * Wb + c) * 64 + k] != y[(size_t)k * Hb * Wb + r * Wb + c]) same = 0;
+    CHECK(same, "component %d: layouts disagree", ci);
+  }
+  CHECK(memcmp(a.data, b.data, 3 * 64 * 2) == 0, "quant tables differ");
+  CHECK(((const uint16_t *)a.data)[0] > 0, "quant[0] must be positive");
+  jc_free(a.data);
+  jc_free(b.data);
+}
+
+static void test_roundtrip(jc_decoder *d)
+{
+  jc_info a, b;
+  jc_write_params p;
+  unsigned char *out;
+  size_t outsize;
+  char msg[JC_MSG_LEN];
+  int ci, k;
+  CHECK(read_file(d, "gen-mixed-2x2-1x2-2x1.jpg", 0, 0, 0, &a) == 0, "read: %s", a.message);
+  memset(&p, 0, sizeof p);
+  p.width = a.width; p.height = a.height; p.num_components = a.num_components;
+  p.colorspace = a.colorspace; p.optimize = 1; p.num_quant = a.num_components;
+  for (ci = 0; ci < a.num_components; ci++) {
+    for (k = 0; k < 64; k++) p.quant[ci][k] = ((const uint16_t *)a.data)[ci * 64 + k];
+    p.comp[ci].h = a.comp[ci].h; p.comp[ci].v = a.comp[ci].v; p.comp[ci].quant_index = ci;
+    p.comp[ci].Hb = a.comp[ci].Hb; p.comp[ci].Wb = a.comp[ci].Wb;
+    p.comp[ci].data = (const int16_t *)a.data + a.comp[ci].offset;
+  }
+  CHECK(jc_write(&p, &out, &outsize, msg) == 0, "write: %s", msg);
+  CHECK(jc_read(d, out, outsize, 0, 0, 0, &b) == 0, "re-read: %s", b.message);
+  for (ci = 0; ci < a.num_components; ci++) {
+    size_t r, Wb = a.comp[ci].Wb;
+    int same = 1;
+    CHECK(a.comp[ci].hb == b.comp[ci].hb && a.comp[ci].wb == b.comp[ci].wb, "blocks differ");
+    for (r = 0; r < (size_t)a.comp[ci].hb; r++)
+      if (memcmp((const int16_t *)a.data + a.comp[ci].offset + r * Wb * 64,
+                 (const int16_t *)b.data + b.comp[ci].offset + r * Wb * 64, (size_t)a.comp[ci].wb * 128))
+        same = 0;
+    CHECK(same, "component %d changed in the round trip", ci);
+  }
+  jc_free(out);
+  jc_free(b.data);
+  /* a component smaller than the image needs: clean error, nothing leaked */
+  p.comp[0].Hb = 3;
+  CHECK(jc_write(&p, &out, &outsize, msg) == -1 && out == NULL && strstr(msg, "blocks"), "undersized: %s", msg);
+  p.comp[0].Hb = a.comp[0].Hb;
+  p.quant[0][5] = 0;
+  CHECK(jc_write(&p, &out, &outsize, msg) == -1 && strstr(msg, "Quantisation"), "zero quant: %s", msg);
+  jc_free(a.data);
+}
+
+static void test_decode(jc_decoder *d)
+{
+  jc_info info;
+  size_t len;
+  unsigned char *buf = load("gen-gray.jpg", &len);
+  CHECK(jc_decode(d, buf, len, JC_CS_RGB, 0, 0, 0, &info) == 0, "decode: %s", info.message);
+  CHECK(info.out_components == 3 && info.data_size == (size_t)477 * 355 * 3, "decode size");
+  jc_free(info.data);
+  CHECK(jc_decode(d, buf, len, JC_CS_NATIVE, 0, 0, 0, &info) == 0 && info.out_components == 1, "native gray");
+  jc_free(info.data);
+  free(buf);
+  buf = load("pillow-pil_sample_cmyk.jpg", &len);
+  CHECK(jc_decode(d, buf, len, JC_CS_RGB, 0, 0, 0, &info) == -1 && info.data == NULL, "cmyk->rgb must fail");
+  free(buf);
+}
+
+int main(int argc, char **argv)
+{
+  jc_decoder *d;
+  jc_info info;
+  int i;
+  if (argc > 1) dir = argv[1];
+  d = jc_decoder_new();
+  if (!d) { fprintf(stderr, "jc_decoder_new failed\n"); return 2; }
+
+  test_baseline(d);
+  test_roundtrip(d);
+  test_decode(d);
+
+  expect_error(d, "bad-empty.jpg", 0, 0, 0, "Empty input file");
+  expect_error(d, "bad-not-a-jpeg.jpg", 0, 0, 0, "Not a JPEG file");
+  expect_error(d, "bad-soi-only.jpg", 0, 0, 0, "contains no image");
+  expect_error(d, "bad-truncated-in-header.jpg", 0, 0, 0, "Bogus Huffman table");
+  expect_error(d, "turbo-monkey12-12bit.jpg", 0, 0, 0, "Unsupported JPEG data precision 12");
+  expect_error(d, "bad-huge-dimensions.jpg", 0, 178956970, 1000, "max_pixels");
+  expect_error(d, "gen-420-progressive.jpg", 0, 0, 3, "max_scans");
+  expect_error(d, "bad-truncated-mid-scan.jpg", JC_STRICT, 0, 0, "Premature end of JPEG file");
+
+  /* warnings: data returned, counted, texts kept */
+  CHECK(read_file(d, "bad-truncated-mid-scan.jpg", 0, 0, 0, &info) == 0, "truncated: %s", info.message);
+  CHECK(info.num_warnings >= 1 && info.num_kept >= 1 && strstr(info.warnings[0], "Premature end"), "warning kept");
+  jc_free(info.data);
+  CHECK(read_file(d, "pillow-hopper_orientation_6.jpg", 0, 0, 0, &info) == 0 && info.orientation == 6, "EXIF");
+  jc_free(info.data);
+
+  /* the decoder stays usable after errors, in both layouts, many times (leaks show under ASan) */
+  for (i = 0; i < 50; i++) {
+    expect_error(d, "bad-empty.jpg", 0, 0, 0, "Empty");
+    CHECK(read_file(d, "gen-420-progressive.jpg", (i & 1) ? JC_CHANNELS : 0, 0, 0, &info) == 0, "reuse: %s", info.message);
+    CHECK(info.progressive == 1, "progressive flag");
+    jc_free(info.data);
+  }
+  jc_decoder_free(d);
+  if (failures) {
+    fprintf(stderr, "%d failure(s)\n", failures);
+    return 1;
+  }
+  printf("all C tests passed\n");
+  return 0;
+}
