@@ -116,11 +116,18 @@ def upsample_matrix() -> np.ndarray:
     return m.reshape(2, 2, 64, 64)
 
 
+@lru_cache(maxsize=None)
+def _matrices(factor: int, down: bool, dtype: str = "float32") -> np.ndarray:
+    """``(in, out)`` matrices for right-multiplication (see :func:`_resample_1d`)."""
+    return np.ascontiguousarray(_resample_1d(factor, down).T.astype(dtype))
+
+
 def _resample_axis(a: np.ndarray, axis: int, scale: float) -> np.ndarray:
-    """Resample dequantised blocks ``(Hb, Wb, 8, 8)`` along block ``axis`` (0 rows, 1 columns)."""
+    """Resample dequantised blocks ``(Hb, Wb, 8, 8)`` along block ``axis`` (0 rows, 1 columns)
+    by ``scale`` (1/4, 1/2, 1, 2 or 4); one matrix product over the whole grid."""
     if scale == 1:
         return a
-    inner = 2 + axis  # the frequency axis inside a block that goes with this grid axis
+    hb, wb = a.shape[:2]
     if scale < 1:
         f = int(round(1 / scale))
         n = a.shape[axis]
@@ -129,19 +136,22 @@ def _resample_axis(a: np.ndarray, axis: int, scale: float) -> np.ndarray:
             widths = [(0, 0)] * 4
             widths[axis] = (0, pad)
             a = np.pad(a, widths, mode="edge")
-        m = _resample_1d(f, True).reshape(8, f, 8)  # (out freq, block in group, in freq)
-        if axis == 1:
-            g = a.reshape(a.shape[0], -1, f, 8, 8)  # y, group, j, r, l
-            return np.einsum("ywjrl,ijl->ywri", g, m, optimize=True)
-        g = a.reshape(-1, f, a.shape[1], 8, 8)  # group, j, x, r, l
-        return np.einsum("gjxrl,ijr->gxil", g, m, optimize=True)
+            hb, wb = a.shape[:2]
+        m = _matrices(f, True, a.dtype.name)  # (f*8, 8)
+        if axis == 1:  # (y, g, j, r, l) -> (y, g, r, j*8+l) @ m -> (y, g, r, i)
+            g = a.reshape(hb, wb // f, f, 8, 8).transpose(0, 1, 3, 2, 4).reshape(-1, f * 8)
+            return (g @ m).reshape(hb, wb // f, 8, 8)
+        # (g, j, x, r, l) -> (g, x, l, j*8+r) @ m -> (g, x, l, i) -> (g, x, i, l)
+        g = a.reshape(hb // f, f, wb, 8, 8).transpose(0, 2, 4, 1, 3).reshape(-1, f * 8)
+        return (g @ m).reshape(hb // f, wb, 8, 8).transpose(0, 1, 3, 2)
     f = int(round(scale))
-    m = _resample_1d(f, False).reshape(f, 8, 8)  # (out block, out freq, in freq)
-    if axis == 1:
-        out = np.einsum("ywrl,jil->ywjri", a, m, optimize=True)
-        return out.reshape(a.shape[0], a.shape[1] * f, 8, 8)
-    out = np.einsum("yxrl,jir->yjxil", a, m, optimize=True)
-    return out.reshape(a.shape[0] * f, a.shape[1], 8, 8)
+    m = _matrices(f, False, a.dtype.name)  # (8, f*8)
+    if axis == 1:  # (y, x, r, l) @ m -> (y, x, r, j, i) -> (y, x, j, r, i)
+        out = (np.ascontiguousarray(a).reshape(-1, 8) @ m).reshape(hb, wb, 8, f, 8).transpose(0, 1, 3, 2, 4)
+        return out.reshape(hb, wb * f, 8, 8)
+    # (y, x, l, r) @ m -> (y, x, l, j, i) -> (y, j, x, i, l)
+    out = (np.ascontiguousarray(a.transpose(0, 1, 3, 2)).reshape(-1, 8) @ m).reshape(hb, wb, 8, f, 8)
+    return out.transpose(0, 3, 1, 4, 2).reshape(hb * f, wb, 8, 8)
 
 
 def _fit(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -227,7 +237,7 @@ def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
         """Component i dequantised and resampled to ``target`` x full resolution."""
         comp = c.components[i]
         h, v = samp[i]
-        a = comp.dequantize().astype(np.float64)
+        a = comp.dequantize()  # float32
         a = _resample_axis(a, 0, target / (v / vmax))
         return _resample_axis(a, 1, target / (h / hmax))
 
