@@ -179,3 +179,58 @@ def test_file_lists_and_sharding(folder, tmp_path):
         D.JpegFolder(folder, "dctnet", crop=30)
     with pytest.raises(ValueError, match="no JPEG"):
         D.JpegFolder([], "dctnet", crop=32)
+
+
+def test_stats_streaming_matches_numpy(folder, tmp_path):
+    from jpegcoef import stats as St
+
+    files = [p for p in St.list_jpegs(folder) if p.name != "broken.jpg"]
+    r = St.compute(St.list_jpegs(folder), progress=False)
+    assert list(r["skipped"]) == [str(folder / "b" / "broken.jpg")] and r["images"] == 6
+    assert r["kinds"] == {"420": 3, "422": 1, "444": 1, "gray": 1}
+    ys = []
+    for f in files:
+        c, _ = F.to_420(jpegcoef.read(f))
+        hb, wb = c.y.blocks
+        ys.append(c.y.dequantize()[:hb, :wb].reshape(-1, 64))
+    ys = np.concatenate(ys).astype(np.float64)
+    np.testing.assert_allclose(r["mean"][:64], ys.mean(0), atol=1e-3)
+    np.testing.assert_allclose(r["std"][:64], np.maximum(ys.std(0), 1e-3), rtol=1e-4, atol=1e-3)
+    assert r["blocks"][0] == len(ys)
+    fmt = F.get("dctnet", channels=24, stats=r)  # the JSON dict is accepted as stats
+    assert fmt.mean[0] == pytest.approx(r["mean"][0])
+    from jpegcoef.cli import main
+
+    out = tmp_path / "s.json"
+    assert main(["stats", str(folder), "-o", str(out)]) == 0
+    assert F.get("gueguen", stats=out).std[70] == pytest.approx(r["std"][70])
+    with pytest.raises(jpegcoef.JpegError, match="broken"):
+        St.compute([folder / "b" / "broken.jpg"], progress=False, on_error="raise")
+
+
+def test_prepare_resizes_resumes_and_reports(folder, tmp_path):
+    from jpegcoef.prepare import prepare
+
+    src = tmp_path / "src"
+    (src / "x").mkdir(parents=True)
+    _photo(120, 90, 0).save(src / "x" / "a.jpg", quality=90, subsampling=0)
+    _photo(50, 80, 1).convert("L").save(src / "x" / "b.png")
+    img = _photo(100, 60, 2)
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 when displayed
+    img.save(src / "x" / "c.jpg", exif=exif)
+    (src / "x" / "d.jpg").write_bytes(b"broken")
+    r = prepare(src, tmp_path / "dst", short_side=32, quality=90, workers=0, progress=False)
+    assert r["done"] == 3 and r["existing"] == 0 and list(r["failed"]) == [str(src / "x" / "d.jpg")]
+    sizes = {}
+    for name in ("a", "b", "c"):
+        c = jpegcoef.read(tmp_path / "dst" / "x" / f"{name}.jpg")
+        assert F.sampling_kind(c) == "420"
+        sizes[name] = (c.width, c.height)
+    assert sizes == {"a": (43, 32), "b": (32, 51), "c": (32, 53)}  # c turned upright by EXIF
+    (tmp_path / "dst" / "x" / ".a.jpg.jpegcoef-tmp-1").write_bytes(b"stale")
+    r = prepare(src, tmp_path / "dst", short_side=32, workers=2, progress=False)
+    assert r["done"] == 0 and r["existing"] == 3 and len(r["failed"]) == 1
+    assert not list((tmp_path / "dst").rglob(".*tmp*"))
+    with pytest.raises(ValueError, match="inside"):
+        prepare(src, src / "out", progress=False)

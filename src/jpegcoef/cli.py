@@ -31,6 +31,15 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import prepare
+    r = prepare(args.src, args.dst, short_side=args.short_side, quality=args.quality, workers=args.workers)
+    print(f"jpegcoef prepare: {r['done']} written, {r['existing']} already there, {len(r['failed'])} failed")
+    for path, err in r["failed"].items():
+        print(f"  failed: {path}: {err}", file=sys.stderr)
+    return 1 if r["failed"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jpegcoef", description="JPEG DCT coefficients for CNNs.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -46,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, help="use at most this many files")
     s.add_argument("--on-error", choices=["skip", "raise"], default="skip")
     s.set_defaults(func=_cmd_stats)
+
+    s = sub.add_parser("prepare", help="re-encode a dataset once: short side N, 4:2:0 JPEG (resumable)")
+    s.add_argument("src")
+    s.add_argument("dst")
+    s.add_argument("--short-side", type=int, default=256)
+    s.add_argument("--quality", type=int, default=95)
+    s.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
+    s.set_defaults(func=_cmd_prepare)
     return p
 
 
