@@ -40,7 +40,10 @@ class SamePad(nn.Module):
         self.pad = (b, a, b, a)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x, self.pad, mode=self.mode)
+        mode = self.mode
+        if mode == "reflect" and max(self.pad) >= min(x.shape[-2:]):
+            mode = "replicate"  # reflect needs pad < size: tiny maps (small crops) replicate
+        return F.pad(x, self.pad, mode=mode)
 
     def extra_repr(self) -> str:
         return f"pad={self.pad}, mode={self.mode}"

@@ -30,18 +30,19 @@ def _batch(x, n):
 @pytest.mark.parametrize("name", models.names())
 def test_forward_paper_size_and_backward(name):
     """Every name: eval forward at the paper's input size gives (N, classes); a training step
-    (forward + backward) at a smaller size reaches every trainable parameter."""
+    (forward + backward) at a small size (64 px, to stay fast) reaches every trainable
+    parameter."""
     model = models.create(name, num_classes=10)
     assert model.input_format == models.info(name).input_format
     assert isinstance(model.input_options, dict)
-    x = model.example_input(2)
+    x = model.example_input(1)
     shapes = [tuple(t.shape) for t in (x if isinstance(x, tuple) else (x,))]
-    assert shapes == model.input_shapes(2, model.pixel_size)
+    assert shapes == model.input_shapes(1, model.pixel_size)
     model.eval()
     with torch.no_grad():
-        assert model(x).shape == (2, 10)
+        assert model(x).shape == (1, 10)
     model.train()
-    small = model.example_input(2, size=model.pixel_size // 2)
+    small = model.example_input(2, size=64)  # other input sizes work too (adaptive pool)
     out = model(small)
     assert out.shape == (2, 10)
     out.square().mean().backward()
@@ -227,3 +228,59 @@ def test_hilo_training_steps():
     assert torch.equal(before, model.low_in[1].running_mean)
     with pytest.raises(ValueError, match="step"):
         model.set_step(3)
+
+
+# -- anti-aliasing ----------------------------------------------------------------------------
+def test_blurpool_filter_and_sizes():
+    from models.layers import BlurPool, binomial_filter
+    torch.testing.assert_close(binomial_filter(3)[1], torch.tensor([2.0, 4.0, 2.0]) / 16)
+    for size in (2, 3, 4, 5):
+        pool = BlurPool(4, 2, size)
+        for h in (7, 8):
+            x = torch.full((1, 4, h, h), 3.0)
+            y = pool(x)
+            assert y.shape == (1, 4, (h + 1) // 2, (h + 1) // 2)
+            torch.testing.assert_close(y, torch.full_like(y, 3.0))  # low-pass keeps DC
+    # a one-pixel shift of a checkerboard (all energy at Nyquist) no longer flips the output
+    board = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2
+    x = board.float()[None, None].repeat(1, 4, 1, 1)
+    plain = x[..., ::2, ::2], x[..., 1:, :][..., ::2, ::2]
+    assert not torch.equal(plain[0][..., :3, :], plain[1][..., :3, :])
+    pool = BlurPool(4, 2, 3)
+    a, b = pool(x), pool(torch.roll(x, 1, dims=2))
+    torch.testing.assert_close(a[..., 1:-1, 1:-1], b[..., 1:-1, 1:-1])
+
+
+def test_adaptive_pool_is_a_lowpass_and_strided_equals_dense():
+    from models.layers import AdaptiveBlurPool
+    torch.manual_seed(0)
+    pool = AdaptiveBlurPool(16, stride=2, size=3, groups=4).eval()
+    with torch.no_grad():
+        pool.weight_bn.running_var.fill_(2.0)
+    x = torch.full((2, 16, 9, 9), -1.5)
+    torch.testing.assert_close(pool(x), torch.full((2, 16, 5, 5), -1.5))  # weights sum to 1
+    dense = AdaptiveBlurPool(16, stride=1, size=3, groups=4).eval()
+    dense.load_state_dict(pool.state_dict())
+    x = torch.randn(2, 16, 10, 10)
+    torch.testing.assert_close(pool(x), dense(x)[..., ::2, ::2])
+    assert AdaptiveBlurPool(6, groups=4).groups == 2  # groups must divide the channels
+    pool.train()
+    pool(x).sum().backward()
+    assert pool.weight_conv.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("mode", ["blur", "adaptive"])
+def test_every_model_takes_antialias(mode):
+    from models.layers import AdaptiveBlurPool, BlurPool
+    kind = BlurPool if mode == "blur" else AdaptiveBlurPool
+    for name in models.names():
+        model = models.create(name, num_classes=10, antialias=mode, aa_size=4).eval()
+        pools = [m for m in model.modules() if isinstance(m, kind)]
+        assert pools and all(p.kernel_size == 4 for p in pools), name
+        assert not [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)
+                    and m.stride != (1, 1) and not isinstance(m, torch.nn.ConvTranspose2d)
+                    and m not in {getattr(p, "weight_conv", None) for p in pools}
+                    and m.kernel_size != (7, 7)], f"{name}: strided conv left"
+        with torch.no_grad():
+            x = model.example_input(1, size=32)
+            assert model(x).shape == (1, 10)
