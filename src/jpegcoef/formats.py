@@ -122,6 +122,24 @@ def _matrices(factor: int, down: bool, dtype: str = "float32") -> np.ndarray:
     return np.ascontiguousarray(_resample_1d(factor, down).T.astype(dtype))
 
 
+_GEMM_SINGLE_THREAD = 262_144  # OpenBLAS runs a GEMM on one thread when M*N*K is at most this
+
+
+def _gemm(g: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``g @ m`` for a tall ``g`` and a small ``m``, in row chunks small enough that BLAS stays on
+    one thread (threaded tiny GEMMs oversubscribe the CPUs of DataLoader workers and run up to
+    100x slower on a busy machine)."""
+    rows, k = g.shape
+    n = m.shape[1]
+    chunk = max(1, _GEMM_SINGLE_THREAD // (k * n))
+    if rows <= chunk:
+        return g @ m
+    out = np.empty((rows, n), np.result_type(g, m))
+    for s in range(0, rows, chunk):
+        np.matmul(g[s:s + chunk], m, out=out[s:s + chunk])
+    return out
+
+
 def _resample_axis(a: np.ndarray, axis: int, scale: float) -> np.ndarray:
     """Resample dequantised blocks ``(Hb, Wb, 8, 8)`` along block ``axis`` (0 rows, 1 columns)
     by ``scale`` (1/4, 1/2, 1, 2 or 4); one matrix product over the whole grid."""
@@ -140,17 +158,17 @@ def _resample_axis(a: np.ndarray, axis: int, scale: float) -> np.ndarray:
         m = _matrices(f, True, a.dtype.name)  # (f*8, 8)
         if axis == 1:  # (y, g, j, r, l) -> (y, g, r, j*8+l) @ m -> (y, g, r, i)
             g = a.reshape(hb, wb // f, f, 8, 8).transpose(0, 1, 3, 2, 4).reshape(-1, f * 8)
-            return (g @ m).reshape(hb, wb // f, 8, 8)
+            return _gemm(g, m).reshape(hb, wb // f, 8, 8)
         # (g, j, x, r, l) -> (g, x, l, j*8+r) @ m -> (g, x, l, i) -> (g, x, i, l)
         g = a.reshape(hb // f, f, wb, 8, 8).transpose(0, 2, 4, 1, 3).reshape(-1, f * 8)
-        return (g @ m).reshape(hb // f, wb, 8, 8).transpose(0, 1, 3, 2)
+        return _gemm(g, m).reshape(hb // f, wb, 8, 8).transpose(0, 1, 3, 2)
     f = int(round(scale))
     m = _matrices(f, False, a.dtype.name)  # (8, f*8)
     if axis == 1:  # (y, x, r, l) @ m -> (y, x, r, j, i) -> (y, x, j, r, i)
-        out = (np.ascontiguousarray(a).reshape(-1, 8) @ m).reshape(hb, wb, 8, f, 8).transpose(0, 1, 3, 2, 4)
+        out = _gemm(np.ascontiguousarray(a).reshape(-1, 8), m).reshape(hb, wb, 8, f, 8).transpose(0, 1, 3, 2, 4)
         return out.reshape(hb, wb * f, 8, 8)
     # (y, x, l, r) @ m -> (y, x, l, j, i) -> (y, j, x, i, l)
-    out = (np.ascontiguousarray(a.transpose(0, 1, 3, 2)).reshape(-1, 8) @ m).reshape(hb, wb, 8, f, 8)
+    out = _gemm(np.ascontiguousarray(a.transpose(0, 1, 3, 2)).reshape(-1, 8), m).reshape(hb, wb, 8, f, 8)
     return out.transpose(0, 3, 1, 4, 2).reshape(hb * f, wb, 8, 8)
 
 

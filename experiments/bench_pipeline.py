@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Training-pipeline benchmark: DCT-domain pipeline vs the RGB baseline (issue 4).
+
+Usage::
+
+    nice python experiments/bench_pipeline.py --corpus /path/to/jpegs [--crop 224] [--batch 32]
+        [--rounds 3] [--workers 0 2] [--out experiments/results]
+
+Pipelines (``jpegcoef.data.make_loader(train=True)``; each timed batch also runs the format's
+device step on the CPU, so both sides include their normalisation):
+
+* ``dct24``: read coefficients (entropy decode only), bring non-4:2:0 files to 4:2:0, random
+  crop on the MCU grid, random flip, select the 24 DCTNet channels, collate, dequantise +
+  normalise + chroma repeat.
+* ``rgb``: Pillow decode, RandomResizedCrop 224, flip, collate, normalise (the baseline).
+* ``dct24-reencode``: Gueguen et al.'s augmentation: Pillow decode, RandomResizedCrop + flip,
+  re-encode JPEG in memory, read coefficients, then as ``dct24``.
+* ``gueguen``: as ``dct24`` with all 192 channels in the two-tensor Gueguen layout.
+
+Each (pipeline, workers) loader is built once (persistent workers) and warmed up by one epoch;
+then ``rounds`` timed epochs run, pipelines interleaved round-robin so that load from other
+processes hits all of them alike. The reported rate is the median over rounds. The machine's
+load average is recorded. Also measured: the DCT pipeline's per-file cost by file layout (what
+converting 4:4:4, 4:2:2, gray... costs) and the cost of the decode + re-encode fallback.
+
+Writes ``<out>/pipeline-<corpus>-<UTC time>.json`` and prints rates and ratios side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import PIL
+
+import jpegcoef
+from jpegcoef import data as D, formats as F
+from jpegcoef.stats import list_jpegs
+
+TARGET = 2.5  # dct24 images/s over rgb images/s, per core
+
+PIPELINES = {
+    "dct24": dict(format="dctnet", channels=24),
+    "rgb": dict(format="rgb"),
+    "dct24-reencode": dict(format="dctnet", channels=24, augment="rgb-reencode"),
+    "gueguen": dict(format="gueguen"),
+}
+
+
+def epoch(loader) -> tuple[int, float]:
+    """Images and seconds for one pass, device step (CPU) included."""
+    n = 0
+    t = time.perf_counter()
+    for inputs, labels in loader:
+        loader.to_device(inputs, "cpu")
+        n += len(labels)
+    return n, time.perf_counter() - t
+
+
+def conversion_costs(files: list[Path], crop: int, repeats: int = 3) -> dict:
+    """Per file layout: DCT-pipeline ms per image (load = read + convert + crop + flip + host) and
+    ms of converting the whole file with to_420; plus the decode + re-encode fallback's cost."""
+    ds = D.JpegFolder(files, "dctnet", channels=24, train=True, crop=crop, on_error="skip")
+    per_kind: dict = defaultdict(lambda: {"files": 0, "load_ms": [], "to420_full_ms": [], "read_ms": []})
+    for i, f in enumerate(files):
+        blob = f.read_bytes()
+        best_load = best_read = best_conv = float("inf")
+        kind = None
+        for r in range(repeats):
+            t = time.perf_counter()
+            host, _, meta = ds.load(i, seed=r)
+            best_load = min(best_load, time.perf_counter() - t)
+            if meta["error"]:
+                break
+            kind = meta["kind"]
+            t = time.perf_counter()
+            c = jpegcoef.read(blob)
+            best_read = min(best_read, time.perf_counter() - t)
+            t = time.perf_counter()
+            F.to_420(c, src=blob)
+            best_conv = min(best_conv, time.perf_counter() - t)
+        if kind is None:
+            continue
+        k = per_kind[kind]
+        k["files"] += 1
+        k["load_ms"].append(best_load * 1e3)
+        k["read_ms"].append(best_read * 1e3)
+        k["to420_full_ms"].append(best_conv * 1e3)
+    out = {kind: {"files": v["files"], "load_ms": round(statistics.mean(v["load_ms"]), 3),
+                  "read_ms": round(statistics.mean(v["read_ms"]), 3),
+                  "to420_full_ms": round(statistics.mean(v["to420_full_ms"]), 3)}
+           for kind, v in sorted(per_kind.items())}
+    # the fallback used for CMYK/YCCK: Pillow decode, RGB, re-encode q95 4:2:0, read
+    times = []
+    for f in files[:40]:
+        blob = f.read_bytes()
+        t = time.perf_counter()
+        F._reencode(blob)
+        times.append((time.perf_counter() - t) * 1e3)
+    out["decode_reencode_fallback"] = {"files": len(times), "ms": round(statistics.mean(times), 3)}
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", required=True, type=Path)
+    ap.add_argument("--crop", type=int, default=224)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    ap.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=list(PIPELINES))
+    ap.add_argument("--limit", type=int, help="use at most this many files")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = ap.parse_args(argv)
+
+    files = list_jpegs(args.corpus)[: args.limit]
+    if not files:
+        print(f"no JPEG files in {args.corpus}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)  # per-core comparison: the device step on one thread too
+    load_before = os.getloadavg()
+    rates: dict = defaultdict(list)
+    bytes_per_image: dict = {}
+    skipped: dict = {}
+    kinds: dict = {}
+    for workers in args.workers:
+        loaders = {}
+        for name in args.pipelines:
+            opts = dict(PIPELINES[name])
+            fmt = opts.pop("format")
+            loaders[name] = D.make_loader(files, fmt, train=True, crop=args.crop, batch_size=args.batch,
+                                          workers=workers, seed=0, on_error="skip", **opts)
+            inputs, _ = next(iter(loaders[name]))
+            bytes_per_image[name] = loaders[name].format.bytes_per_image(inputs)
+            epoch(loaders[name])  # warm-up (workers started, caches hot)
+        for r in range(args.rounds):
+            order = args.pipelines[r % len(args.pipelines):] + args.pipelines[: r % len(args.pipelines)]
+            for name in order:
+                n, dt = epoch(loaders[name])
+                rates[(name, workers)].append(n / dt)
+                print(f"  round {r} workers={workers} {name:15s} {n / dt:8.1f} img/s", flush=True)
+        for name, loader in loaders.items():
+            skipped[name] = loader.dataset.skipped
+            kinds[name] = dict(loader.dataset.kinds)
+        del loaders
+    print("conversion costs ...", flush=True)
+    conv = conversion_costs(files, args.crop)
+    load_after = os.getloadavg()
+
+    rows = []
+    for (name, workers), rs in rates.items():
+        med = statistics.median(rs)
+        rows.append({"pipeline": name, "workers": workers, "images_per_s": round(med, 1),
+                     "images_per_s_per_core": round(med / max(workers, 1), 1),
+                     "rounds": [round(v, 1) for v in rs], "bytes_per_image": bytes_per_image[name]})
+    ratios = {}
+    for workers in args.workers:
+        base = statistics.median(rates[("rgb", workers)]) if ("rgb", workers) in rates else None
+        if base:
+            ratios[str(workers)] = {name: round(statistics.median(rates[(name, workers)]) / base, 2)
+                                    for name in args.pipelines if (name, workers) in rates}
+    met = {w: r.get("dct24", 0) >= TARGET for w, r in ratios.items()}
+    result = {
+        "benchmark": "pipeline",
+        "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "corpus": str(args.corpus), "files": len(files), "crop": args.crop, "batch": args.batch,
+        "rounds": args.rounds,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "torch": torch.__version__, "pillow": PIL.__version__, "numpy": np.__version__,
+                    "libjpeg_turbo": jpegcoef.reader.libjpeg_version(),
+                    "loadavg_before": [round(v, 2) for v in load_before],
+                    "loadavg_after": [round(v, 2) for v in load_after]},
+        "results": rows, "ratio_vs_rgb": ratios,
+        "target": {"dct24_over_rgb": TARGET, "met": met},
+        "file_layouts": kinds.get("dct24", {}), "skipped": skipped.get("dct24", {}),
+        "conversion_costs": conv,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = args.out / f"pipeline-{args.corpus.name}-{stamp}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+
+    print(f"\ncorpus {args.corpus} ({len(files)} files), crop {args.crop}, batch {args.batch}, "
+          f"median of {args.rounds} rounds, load avg {load_before[0]:.1f} -> {load_after[0]:.1f}")
+    head = f"{'pipeline':16s}" + "".join(f"{'w=' + str(w) + ' img/s':>14s}{'x rgb':>8s}" for w in args.workers) \
+        + f"{'H2D bytes/img':>15s}"
+    print(head)
+    for name in args.pipelines:
+        line = f"{name:16s}"
+        for w in args.workers:
+            if (name, w) in rates:
+                line += f"{statistics.median(rates[(name, w)]):14.1f}{ratios.get(str(w), {}).get(name, float('nan')):8.2f}"
+        print(line + f"{bytes_per_image[name]:15d}")
+    print("\nper file layout (DCT pipeline, ms/img):")
+    for kind, v in conv.items():
+        print(f"  {kind:26s} {json.dumps(v)}")
+    for w, ok in met.items():
+        print(f"{'PASS' if ok else 'FAIL'}: dct24 >= {TARGET}x rgb at workers={w} "
+              f"({ratios[w].get('dct24')}x)")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
