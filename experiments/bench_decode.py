@@ -958,6 +958,12 @@ def main(argv: list[str] | None = None) -> int:
     path = out / f"decode-{report['corpus']}-{stamp}.json"
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(format_table(report["methods"]))
+    cpus = report["machine"]["cpus"] or 1
+    busiest = max(report["loadavg_start"][0], report["loadavg_end"][0])
+    if busiest > cpus / 2:
+        print(f"WARNING: load average {busiest:.1f} on {cpus} CPUs: other processes compete for "
+              f"the CPU, so absolute numbers and thread scaling are unreliable (ratios between "
+              f"per-image rows, measured interleaved, are the usable result)")
     mem = report["memory"]
     if mem.get("status") == "ok":
         print(f"memory: peak RSS {mem['peak_rss_before_kb'] / 1024:.1f} -> "
