@@ -85,6 +85,7 @@ class Method:
     version: str = ""
     note: str = ""
     close: Optional[Callable[[], None]] = None
+    extra: Optional[Callable[[], dict]] = None  # more facts for the JSON, asked after timing
 
 
 @dataclass
@@ -368,8 +369,11 @@ def jpegcoef_methods(paths, blobs, threads: int, batch_size: int) -> list[Method
         for k, (lab, kind, src) in JPEGCOEF_ROWS.items()]
     chunks = [blobs[i:i + batch_size] for i in range(0, len(blobs), batch_size)]
 
+    cpu: dict[int, list[float]] = {}
+
     def batch_pass(t: int) -> list[float]:
         units = []
+        c0 = time.process_time()
         for chunk in chunks:
             t0 = time.perf_counter()
             out = read_batch(chunk, threads=t)
@@ -377,13 +381,19 @@ def jpegcoef_methods(paths, blobs, threads: int, batch_size: int) -> list[Method
             if len(out) != len(chunk):
                 raise RuntimeError(f"read_batch returned {len(out)} results for {len(chunk)}")
             del out
+        # CPU seconds the process got per wall second: near t when the threads really ran in
+        # parallel; lower when the GIL or other processes held them back.
+        cpu.setdefault(t, []).append((time.process_time() - c0) / sum(units))
         return units
+
+    def cpu_stats(t: int) -> dict:
+        return {"cpu_per_wall_median": statistics.median(cpu[t])} if cpu.get(t) else {}
 
     for t in sorted({1, threads}):
         rows.append(Method(f"jpegcoef.read_batch.t{t}",
                            f"jpegcoef.read_batch(bytes, threads={t})", "coef", "bytes",
                            "jpegcoef", run_pass=(lambda t=t: batch_pass(t)), version=version,
-                           note=f"batches of {batch_size}"))
+                           note=f"batches of {batch_size}", extra=(lambda t=t: cpu_stats(t))))
     return rows
 
 
@@ -605,7 +615,7 @@ def summarise(rows: list[Method | Unavailable], units: dict[str, list[list[float
                           "reason": r.reason}
             continue
         entry = {"label": r.label, "kind": r.kind, "source": r.source, "group": r.group,
-                 "version": r.version, "note": r.note}
+                 "version": r.version, "note": r.note, **(r.extra() if r.extra else {})}
         per_pass = units.get(r.key, [])
         if r.key in failed or not per_pass:
             entry.update(status="failed", reason=failed.get(r.key, "no timing"))
@@ -693,7 +703,8 @@ def evaluate_targets(corpus: str, res: dict[str, dict], memory: dict, threads: i
         add(f"read_batch 2 threads >= {BATCH_SCALING}x 1 thread",
             ratio("jpegcoef.read_batch.t2", "jpegcoef.read_batch.t1"), BATCH_SCALING, ">=",
             f"{ips('jpegcoef.read_batch.t2') or 0:.0f} vs "
-            f"{ips('jpegcoef.read_batch.t1') or 0:.0f} images/s",
+            f"{ips('jpegcoef.read_batch.t1') or 0:.0f} images/s; CPU/wall with 2 threads "
+            f"{res.get('jpegcoef.read_batch.t2', {}).get('cpu_per_wall_median', 0):.2f}",
             missing("jpegcoef.read_batch.t2", "jpegcoef.read_batch.t1"))
     else:
         add(f"read_batch 2 threads >= {BATCH_SCALING}x 1 thread", None, BATCH_SCALING, ">=", "",
