@@ -284,3 +284,17 @@ def test_every_model_takes_antialias(mode):
         with torch.no_grad():
             x = model.example_input(1, size=32)
             assert model(x).shape == (1, 10)
+
+
+def test_summary_and_cli(capsys):
+    from models.__main__ import main
+    s = models.summary("late_concat_rfa_thinner", num_classes=10)
+    assert s["input_format"] == "gueguen" and s["input_shapes"] == [[1, 64, 28, 28], [1, 128, 14, 14]]
+    assert s["params"] == sum(p.numel() for p in models.create("late_concat_rfa_thinner",
+                                                                  num_classes=10).parameters())
+    assert 2.6e9 < s["macs"] < 2.9e9
+    assert main(["summary", "resnet50", "-o", "stride_in=3x3"]) == 0
+    out = capsys.readouterr().out
+    assert "25,557,032" in out and "427/32" in out
+    with pytest.raises(SystemExit):
+        main(["summary", "resnet51"])
