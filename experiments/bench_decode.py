@@ -750,29 +750,33 @@ def format_table(res: dict[str, dict]) -> str:
 
 
 def markdown_table(files: list[str]) -> str:
-    """One markdown table over several result files (one column group per corpus)."""
+    """One markdown table over several result files (a column group per corpus)."""
     runs = [json.loads(Path(f).read_text()) for f in files]
     keys: list[str] = []
     for r in runs:
         keys += [k for k in r["methods"] if k not in keys]
-    head = "| method | " + " | ".join(
-        f"{r['corpus']} img/s | x Pillow | x full decode" for r in runs) + " |"
-    lines = [head, "|---" * (1 + 3 * len(runs)) + "|"]
+    head = "| method | from | " + " | ".join(
+        f"{r['corpus']} images/s | x Pillow | x libjpeg-turbo full decode" for r in runs) + " |"
+    lines = [head, "|---|---" + "|---:" * (3 * len(runs)) + "|"]
     for k in keys:
-        label = next(r["methods"][k]["label"] for r in runs if k in r["methods"])
+        entries = [r["methods"].get(k) for r in runs]
+        first = next(e for e in entries if e)
         cells = []
-        for r in runs:
-            e = r["methods"].get(k)
+        for e in entries:
             if not e or e["status"] != "ok":
                 cells += [e["status"] if e else "-", "", ""]
             else:
                 cells += [f"{e['images_per_s']:.0f}", _fmt(e["x_pillow"], ".2f"),
                           _fmt(e["x_turbo_full"], ".2f")]
-        lines.append(f"| {label.replace('|', '/')} | " + " | ".join(cells) + " |")
+        lines.append(f"| {first['label'].replace('|', '/')} | {first.get('source', '')} | "
+                     + " | ".join(cells) + " |")
     notes = [f"{r['corpus']}: {r['n_files']} files, {r['mean_kb']:.0f} KB mean, median of "
-             f"{r['passes']} passes, load {r['loadavg_start'][0]:.2f}->{r['loadavg_end'][0]:.2f}"
+             f"{r['passes']} passes, load average {r['loadavg_start'][0]:.1f} -> "
+             f"{r['loadavg_end'][0]:.1f} on {r['machine']['cpus']} CPUs ({r['started']})"
              for r in runs]
-    return "\n".join(lines) + "\n\n" + "; ".join(notes)
+    return ("\n".join(lines) + "\n\nOne thread unless stated. \"C loop\" rows: bench_limit.c "
+            "called per image inside the benchmark process, timed in C; \"C program\": the "
+            "same loop as a standalone program.  " + "; ".join(notes) + ".")
 
 
 def machine_info() -> dict:

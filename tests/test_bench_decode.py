@@ -98,7 +98,7 @@ def test_runs_and_writes_consistent_json(tmp_path):
     md = subprocess.run([sys.executable, str(SCRIPT), "--markdown", str(files[0])],
                         capture_output=True, text=True, timeout=60)
     assert md.returncode == 0, md.stderr
-    assert md.stdout.startswith("| method | tiny img/s |")
+    assert md.stdout.startswith("| method | from | tiny images/s |")
     assert "Pillow" in md.stdout
 
 
