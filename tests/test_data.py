@@ -234,3 +234,18 @@ def test_prepare_resizes_resumes_and_reports(folder, tmp_path):
     assert not list((tmp_path / "dst").rglob(".*tmp*"))
     with pytest.raises(ValueError, match="inside"):
         prepare(src, src / "out", progress=False)
+
+
+@pytest.mark.parametrize("name", ["0.jpg", "1.jpg", "2.jpg", "3.jpg", "4.jpg"])
+def test_fast_path_equals_reference_transforms(folder, name):
+    """dct_sample (fused gather) == host(dct_crop(...)) built from jpegcoef.transforms."""
+    path = next(folder.rglob(name))
+    c = jpegcoef.read(path)
+    for fmt in (F.get("dctnet", channels=24), F.get("gueguen"), F.get("dctnet", channels=48, upsample="dct")):
+        for crop in (32, 64):
+            for train, seed in ((False, 0), (True, 1), (True, 2), (True, 5)):
+                fast = D.dct_sample(c, fmt, crop, train, np.random.default_rng(seed))
+                ref = fmt.host(D.dct_crop(c, crop, train, np.random.default_rng(seed)))
+                assert fast.keys() == ref.keys()
+                for k in ref:
+                    np.testing.assert_array_equal(fast[k], ref[k], err_msg=f"{name} {fmt.name} {crop} {seed} {k}")

@@ -48,7 +48,7 @@ from .formats import Format, get as get_format, sampling_kind, to_420
 from .stats import JPEG_SUFFIXES
 
 __all__ = ["JpegFolder", "JpegLoader", "SeededSampler", "SampleError", "make_loader", "collate",
-           "random_resized_crop_box", "load_rgb"]
+           "random_resized_crop_box", "load_rgb", "crop_plan", "dct_crop", "dct_sample"]
 
 MCU = 16  # the 4:2:0 MCU, in pixels
 
@@ -172,35 +172,54 @@ def _pad(c: Coefficients, n: int, before_y: int, before_x: int) -> Coefficients:
     return c.replace(components=comps, width=n * MCU, height=n * MCU, warnings=list(c.warnings))
 
 
-def dct_crop(c: Coefficients, crop: int, train: bool, rng: Optional[np.random.Generator]) -> Coefficients:
-    """Random (train) or centre (eval) ``crop x crop`` on the 16-pixel grid, then 4:2:0, padding
-    of small images with zero blocks (centred) and, training, a random horizontal flip.
-
-    ``c`` is 4:2:0 or any layout whose MCU divides 16 (4:4:4, 4:2:2, 4:4:0, gray, RGB): those
-    are cropped on their own grid first, so only the crop is converted.
-    """
+def crop_plan(height: int, width: int, crop: int, train: bool,
+              rng: Optional[np.random.Generator]) -> tuple[int, int, int, int, int, int]:
+    """``(top, left, rows, cols, pad_y, pad_x)`` in 16-pixel MCUs: a random (train) or centre
+    (eval) window of ``crop/16`` MCUs inside the image's whole MCUs; along an axis where the
+    image is smaller, all its MCUs (the partial last one too), centred in the canvas."""
     n = crop // MCU
-    full_y, full_x = c.height // MCU, c.width // MCU
-    top = left = pad_y = pad_x = 0
-    if full_y >= n:
-        top = int(rng.integers(0, full_y - n + 1)) if train else (full_y - n) // 2
-        height = crop
-    else:
-        height = c.height
-        pad_y = (n - -(-c.height // MCU)) // 2
-    if full_x >= n:
-        left = int(rng.integers(0, full_x - n + 1)) if train else (full_x - n) // 2
-        width = crop
-    else:
-        width = c.width
-        pad_x = (n - -(-c.width // MCU)) // 2
-    out = transforms.crop(c, top * MCU, left * MCU, height, width)
+    plan = []
+    for size in (height, width):
+        full = size // MCU
+        if full >= n:
+            start = int(rng.integers(0, full - n + 1)) if train else (full - n) // 2
+            plan.append((start, n, 0))
+        else:
+            have = -(-size // MCU)
+            plan.append((0, have, (n - have) // 2))
+    (top, rows, pad_y), (left, cols, pad_x) = plan
+    return top, left, rows, cols, pad_y, pad_x
+
+
+def dct_crop(c: Coefficients, crop: int, train: bool, rng: Optional[np.random.Generator]) -> Coefficients:
+    """The training/eval crop as :class:`Coefficients` (reference path, built from
+    :mod:`jpegcoef.transforms`): window of :func:`crop_plan`, then 4:2:0, zero-block padding
+    of small images (centred) and, training, a random horizontal flip."""
+    top, left, rows, cols, pad_y, pad_x = crop_plan(c.height, c.width, crop, train, rng)
+    n = crop // MCU
+    out = transforms.crop(c, top * MCU, left * MCU, min(rows * MCU, c.height - top * MCU),
+                          min(cols * MCU, c.width - left * MCU))
     out, _ = to_420(out)
-    if height < crop or width < crop:
+    if out.height < crop or out.width < crop:
         out = _pad(out, n, pad_y, pad_x)
     if train and rng.random() < 0.5:
         out = transforms.hflip(out, edge="error")
     return out
+
+
+def dct_sample(c: Coefficients, fmt: Format, crop: int, train: bool,
+               rng: Optional[np.random.Generator]) -> dict:
+    """``fmt.host(dct_crop(c, ...))`` computed the fast way (same random draws, same result):
+    files that are not 4:2:0 are cropped on their own grid and only the crop is converted; then
+    one fused gather (:meth:`Format.host_window`)."""
+    top, left, rows, cols, pad_y, pad_x = crop_plan(c.height, c.width, crop, train, rng)
+    if sampling_kind(c) != "420":
+        c = transforms.crop(c, top * MCU, left * MCU, min(rows * MCU, c.height - top * MCU),
+                            min(cols * MCU, c.width - left * MCU))
+        c, _ = to_420(c)
+        top = left = 0
+    flip = bool(train and rng.random() < 0.5)
+    return fmt.host_window(c, top, left, rows, cols, crop // MCU, (pad_y, pad_x), flip)
 
 
 def _mcu_divides_16(c: Coefficients) -> bool:
@@ -295,7 +314,7 @@ class JpegFolder(Dataset):
         meta["kind"] = kind = sampling_kind(c)
         if kind in ("cmyk", "ycck") or not _mcu_divides_16(c):
             c, _ = to_420(c, src=path)  # re-encode / coarse MCU grid: convert the whole file
-        return dct_crop(c, self.crop, self.train, rng)
+        return c
 
     def load(self, index: int, seed: Optional[int] = None) -> tuple:
         """``(host_dict or None, label, meta)`` for one file; ``seed`` drives the augmentation."""
@@ -307,8 +326,11 @@ class JpegFolder(Dataset):
                 img = load_rgb(path, self.crop, self.train, rng)
                 meta["kind"] = "rgb-pixels"
                 host = self.format.host(np.asarray(img))
-            else:
+            elif self.augment == "rgb-reencode":  # already crop x crop pixels
                 host = self.format.host(self._coefficients(path, rng, meta))
+            else:
+                c = self._coefficients(path, rng, meta)
+                host = dct_sample(c, self.format, self.crop, self.train, rng)
         except Exception as e:  # noqa: BLE001 - bad files are reported by name
             if self.on_error == "raise":
                 raise SampleError(path, e) from e

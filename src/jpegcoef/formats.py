@@ -387,6 +387,43 @@ class Format:
             "q": np.stack([y.quant.reshape(64), cb.quant.reshape(64), cr.quant.reshape(64)]),
         }
 
+    def host_window(self, c: Coefficients, top: int, left: int, rows: int, cols: int, size: int,
+                    pad: tuple[int, int] = (0, 0), flip: bool = False) -> dict[str, np.ndarray]:
+        """``host`` of a window of a 4:2:0 image, fused into one gather per component.
+
+        Equals ``host(hflip(pad(crop(c))))``: the window of ``rows x cols`` MCUs (16x16 pixels) at
+        MCU ``(top, left)``, placed at MCU ``pad`` in a ``size x size``-MCU canvas of zero blocks
+        when smaller, mirrored left-right (blocks reversed, odd horizontal frequencies negated)
+        when ``flip``. This is the training pipeline's hot path (the tests check it against
+        :mod:`jpegcoef.transforms`).
+        """
+        if self.kind == "rgb":
+            raise TypeError("host_window is for the DCT formats")
+        y, cb, cr = c.components
+        ci = self._host_c_index()
+        out = {}
+        for key, comp, f, idx in (("y", y, 2, self.y_index), ("cb", cb, 1, ci), ("cr", cr, 1, ci)):
+            r, k, sign = _gather_index(idx)
+            a = comp.coefficients[top * f:(top + rows) * f, left * f:(left + cols) * f]
+            if a.shape[0] != rows * f or a.shape[1] != cols * f:
+                raise ValueError(f"window {rows}x{cols} MCUs at ({top}, {left}) exceeds the {key} grid {comp.shape}")
+            if flip:
+                a = a[:, ::-1]
+            g = a[:, :, r, k]  # (h, w, n): one copy
+            if flip:
+                g *= sign
+            g = g.transpose(2, 0, 1)
+            if rows == size and cols == size:
+                out[key] = np.ascontiguousarray(g)
+            else:
+                canvas = np.zeros((len(idx), size * f, size * f), np.int16)
+                y0 = pad[0] * f
+                x0 = (size - pad[1] - cols) * f if flip else pad[1] * f
+                canvas[:, y0:y0 + rows * f, x0:x0 + cols * f] = g
+                out[key] = canvas
+        out["q"] = np.stack([y.quant.reshape(64), cb.quant.reshape(64), cr.quant.reshape(64)])
+        return out
+
     def collate(self, samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
         """Stack per-image host dicts into batched tensors (same keys)."""
         return _stack(samples)
@@ -453,6 +490,14 @@ class Format:
     def __call__(self, samples: Sequence[Union[Coefficients, np.ndarray]]):
         """Convenience: host + collate + device for a list of images (on CPU)."""
         return self.device(self.collate([self.host(s) for s in samples]))
+
+
+@lru_cache(maxsize=None)
+def _gather_index(index: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and hflip signs (-1 for odd horizontal frequency) of frequency indices."""
+    r, k = np.divmod(np.asarray(index), 8)
+    sign = np.where(k % 2 == 1, -1, 1).astype(np.int16)
+    return r, k, sign
 
 
 def _take(comp: Component, index: tuple) -> np.ndarray:
