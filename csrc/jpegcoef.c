@@ -607,6 +607,35 @@ typedef struct {
   unsigned long outsize;
 } jc_writer;
 
+/* Coefficients an 8-bit JPEG can hold: AC -1023..1023, DC -1024..1023 (DC differences then fit
+ * 11 bits). Outside that range libjpeg-turbo's sequential encoders write a stream that does not
+ * decode back to the same numbers, without any error: Huffman (SIMD path) codes a symbol its
+ * table lacks, arithmetic codes DC differences its decoder refuses. Refuse them instead.
+ * Only the true block grid is checked (libjpeg pads partial MCUs itself). */
+static void jc_check_range(j_common_ptr c, const jc_wcomponent *s, int width, int height,
+                                   int maxh, int maxv)
+{
+  JDIMENSION wb = (JDIMENSION)(((uint64_t)width * s->h + 8 * maxh - 1) / (8 * maxh));
+  JDIMENSION hb = (JDIMENSION)(((uint64_t)height * s->v + 8 * maxv - 1) / (8 * maxv));
+  JDIMENSION r, x;
+  int k;
+  char msg[JC_MSG_LEN];
+  for (r = 0; r < hb; r++) {
+    const int16_t *b = s->data + (size_t)r * s->Wb * DCTSIZE2;
+    for (x = 0; x < wb; x++, b += DCTSIZE2) {
+      int bad = b[0] < -1024 || b[0] > 1023;
+      for (k = 1; k < DCTSIZE2 && !bad; k++)
+        bad = b[k] < -1023 || b[k] > 1023;
+      if (bad) {
+        snprintf(msg, sizeof msg, "DCT coefficient out of the 8-bit JPEG range in block (%u, %u) "
+                 "(AC -1023..1023, DC -1024..1023)",
+                 (unsigned)r, (unsigned)x);
+        jc_fail(c, msg);
+      }
+    }
+  }
+}
+
 static int jc_write_body(jc_writer *w, const jc_write_params *p)
 {
   j_compress_ptr c = &w->cinfo;
@@ -675,6 +704,8 @@ static int jc_write_body(jc_writer *w, const jc_write_params *p)
     arrays[ci] = (*c->mem->request_virt_barray)((j_common_ptr)c, JPOOL_IMAGE, TRUE, Wb, Hb,
                                                 (JDIMENSION)s->v);
   }
+  for (ci = 0; ci < p->num_components; ci++)
+    jc_check_range((j_common_ptr)c, &p->comp[ci], p->width, p->height, maxh, maxv);
   (*c->mem->realize_virt_arrays)((j_common_ptr)c);
   for (ci = 0; ci < p->num_components; ci++) {
     const jc_wcomponent *s = &p->comp[ci];
