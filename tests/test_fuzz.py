@@ -80,3 +80,35 @@ def test_tables_of_a_previous_file_are_never_used():
     t.join()
     missing = "Quantization table 0x00 was not defined"
     assert outcomes == [missing] * 3 + ["ok"] * 3 + [missing] * 3 + ["ok"] * 3 + [missing] * 3
+
+
+def _with_coefficient(c: jpegcoef.Coefficients, block: tuple, k: int, value: int):
+    comps = []
+    for i, comp in enumerate(c.components):
+        coef = comp.coefficients.copy()
+        if i == 0:
+            coef[block][k // 8, k % 8] = value
+        comps.append(jpegcoef.Component(coef, comp.quant.copy(), comp.sampling, comp.blocks))
+    return dataclasses.replace(c, components=comps, warnings=[])
+
+
+@pytest.mark.parametrize("progressive,arithmetic", [(False, False), (True, False), (False, True), (True, True)])
+def test_write_refuses_coefficients_outside_the_8bit_range(progressive, arithmetic):
+    """Out-of-range coefficients raise JpegError; the range limits themselves round-trip exactly.
+
+    Regression: libjpeg-turbo's sequential Huffman encoder wrote an AC value of 1500 (and the
+    arithmetic encoder a DC difference over 2^15) into a corrupt file without any error, so
+    write() returned bytes that decoded to other numbers.
+    """
+    c = dataclasses.replace(jpegcoef.read(DATA / "gen-7x9.jpg"), progressive=progressive,
+                            arithmetic=arithmetic)
+    for k, value in ((5, 1500), (5, -1024), (0, 1024), (0, -1025), (0, -32000)):
+        with pytest.raises(JpegError, match="out of the 8-bit JPEG range"):
+            jpegcoef.write(_with_coefficient(c, (0, 0), k, value))
+    for k, value in ((5, 1023), (5, -1023), (0, 1023), (0, -1024)):
+        bad = _with_coefficient(c, (0, 0), k, value)
+        back = jpegcoef.read(jpegcoef.write(bad))
+        assert not back.warnings
+        for a, b in zip(bad.components, back.components):
+            hb, wb = a.blocks
+            np.testing.assert_array_equal(a.coefficients[:hb, :wb], b.coefficients[:hb, :wb])
