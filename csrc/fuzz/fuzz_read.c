@@ -1,0 +1,247 @@
+/*
+ * Fuzz target for the jpegcoef C library: every entry point a Python user reaches with
+ * untrusted bytes, on one input.
+ *
+ *   1. jc_read, blocks layout (Hb, Wb, 64)            -> A
+ *   2. jc_read, channels layout (64, Hb, Wb)          -> must equal A transposed, or both fail
+ *   3. jc_read, strict; jc_read, header only          -> success only if 1. succeeded
+ *   4. jc_decode to RGB, and native (no conversion)  -> output size consistent with the header
+ *   5. jc_write of A (coding chosen from the input)   -> when it succeeds, re-reading the output
+ *                                                       gives A's coefficients and tables
+ *
+ * Limits as libjpeg-turbo's own OSS-Fuzz targets: images over 1 megapixel and files over 100
+ * scans are refused (the reader's max_pixels / max_scans). A broken invariant calls abort(), so
+ * libFuzzer and the mutation driver both report it as a crash with the input saved.
+ *
+ * Built two ways (CMakeLists.txt, -DJC_FUZZ=ON): with clang's -fsanitize=fuzzer (libFuzzer
+ * provides main), or linked with fuzz_mutate.c (a deterministic mutation driver, any compiler).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jpegcoef.h"
+
+#define FUZZ_MAX_PIXELS (1u << 20)
+#define FUZZ_MAX_SCANS 100
+
+/* Counters the mutation driver prints (outcomes of step 1). */
+unsigned long fuzz_stat_ok, fuzz_stat_error, fuzz_stat_warned, fuzz_stat_written;
+
+static void fail(const char *what)
+{
+  fprintf(stderr, "fuzz_read: invariant broken: %s\n", what);
+  abort();
+}
+
+/* The decoder is reused across inputs, as each Python thread does. */
+static jc_decoder *decoder(void)
+{
+  static jc_decoder *d;
+  if (!d) {
+    d = jc_decoder_new();
+    if (!d)
+      fail("jc_decoder_new");
+  }
+  return d;
+}
+
+/* Size of jc_read's buffer implied by its info: quant tables + every component's MCU grid. */
+static size_t expected_read_size(const jc_info *info)
+{
+  size_t n = (size_t)info->num_components * 64;
+  int i;
+  for (i = 0; i < info->num_components; i++) {
+    const jc_component *c = &info->comp[i];
+    if (c->offset != n)
+      fail("component offset");
+    if (c->h < 1 || c->h > 4 || c->v < 1 || c->v > 4 || c->hb < 1 || c->wb < 1 ||
+        c->Hb < c->hb || c->Wb < c->wb || c->Hb % c->v || c->Wb % c->h)
+      fail("component geometry");
+    n += (size_t)c->Hb * c->Wb * 64;
+  }
+  return n * sizeof(int16_t);
+}
+
+static void check_header(const jc_info *info)
+{
+  if (info->width < 1 || info->height < 1 ||
+      (uint64_t)info->width * (uint64_t)info->height > FUZZ_MAX_PIXELS)
+    fail("image size");
+  if (info->num_components < 1 || info->num_components > JC_MAX_COMPONENTS)
+    fail("number of components");
+  if (info->orientation < 1 || info->orientation > 8)
+    fail("orientation");
+  if (info->num_kept > JC_MAX_WARNINGS || info->num_kept > info->num_warnings)
+    fail("warning counts");
+  if (info->num_kept && !memchr(info->warnings[info->num_kept - 1], 0, JC_MSG_LEN))
+    fail("warning text not terminated");
+}
+
+static void check_error(const jc_info *info)
+{
+  if (info->data != NULL)
+    fail("data set on error");
+  if (!memchr(info->message, 0, JC_MSG_LEN) || info->message[0] == '\0')
+    fail("empty or unterminated error message");
+}
+
+/* Steps 1-5 on one input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  jc_decoder *d = decoder();
+  jc_info a, b;
+  int rc_a, rc_b, i;
+  const int16_t *qa;
+
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+
+  /* 1. blocks layout */
+  rc_a = jc_read(d, data, size, 0, FUZZ_MAX_PIXELS, FUZZ_MAX_SCANS, &a);
+  if (rc_a == 0) {
+    fuzz_stat_ok++;
+    if (a.num_warnings)
+      fuzz_stat_warned++;
+    check_header(&a);
+    if (!a.data || a.data_size != expected_read_size(&a))
+      fail("blocks buffer size");
+  } else {
+    fuzz_stat_error++;
+    check_error(&a);
+  }
+
+  /* 2. channels layout: the same numbers, transposed */
+  rc_b = jc_read(d, data, size, JC_CHANNELS, FUZZ_MAX_PIXELS, FUZZ_MAX_SCANS, &b);
+  if (rc_b != rc_a)
+    fail("layouts disagree on success");
+  if (rc_b == 0) {
+    const int16_t *pa = (const int16_t *)a.data, *pb = (const int16_t *)b.data;
+    if (b.data_size != a.data_size || b.num_warnings != a.num_warnings)
+      fail("layouts disagree on size or warnings");
+    if (memcmp(pa, pb, (size_t)a.num_components * 64 * sizeof(int16_t)))
+      fail("layouts disagree on quantisation tables");
+    for (i = 0; i < a.num_components; i++) {
+      const jc_component *c = &a.comp[i];
+      size_t plane = (size_t)c->Hb * c->Wb, blk, k;
+      if (memcmp(c, &b.comp[i], sizeof *c))
+        fail("layouts disagree on component info");
+      for (blk = 0; blk < plane; blk++)
+        for (k = 0; k < 64; k++)
+          if (pa[c->offset + blk * 64 + k] != pb[c->offset + k * plane + blk])
+            fail("layouts disagree on a coefficient");
+    }
+    jc_free(b.data);
+  } else {
+    check_error(&b);
+    if (strcmp(a.message, b.message))
+      fail("layouts disagree on the error");
+  }
+
+  /* 3. strict and header-only */
+  memset(&b, 0, sizeof b);
+  if (jc_read(d, data, size, JC_STRICT, FUZZ_MAX_PIXELS, FUZZ_MAX_SCANS, &b) == 0) {
+    if (rc_a != 0 || b.num_warnings != 0)
+      fail("strict read succeeded where it must not");
+    jc_free(b.data);
+  } else {
+    check_error(&b);
+    if (rc_a == 0 && a.num_warnings == 0)
+      fail("strict read failed on a clean file");
+  }
+  memset(&b, 0, sizeof b);
+  if (jc_read(d, data, size, JC_HEADER_ONLY, FUZZ_MAX_PIXELS, FUZZ_MAX_SCANS, &b) == 0) {
+    check_header(&b);
+    if (b.data_size != (size_t)b.num_components * 64 * sizeof(int16_t))
+      fail("header-only buffer size");
+    jc_free(b.data);
+  } else {
+    check_error(&b);
+    if (rc_a == 0)
+      fail("header-only read failed where the full read succeeded");
+  }
+
+  /* 4. full decode */
+  {
+    static const int spaces[2] = {JC_CS_RGB, JC_CS_NATIVE};
+    int s;
+    for (s = 0; s < 2; s++) {
+      memset(&b, 0, sizeof b);
+      if (jc_decode(d, data, size, spaces[s], 0, FUZZ_MAX_PIXELS, FUZZ_MAX_SCANS, &b) == 0) {
+        if (!b.data || b.out_components < 1 || b.out_components > 4 ||
+            b.data_size != (size_t)b.width * b.height * b.out_components)
+          fail("decode buffer size");
+        jc_free(b.data);
+      } else {
+        check_error(&b);
+      }
+    }
+  }
+
+  /* 5. lossless write of what was read, then read back */
+  if (rc_a == 0) {
+    jc_write_params p;
+    unsigned char *out = NULL;
+    size_t outsize = 0;
+    char msg[JC_MSG_LEN];
+    int nq = 0, q;
+    uint8_t mode = size ? data[size / 2] : 0;
+    memset(&p, 0, sizeof p);
+    qa = (const int16_t *)a.data;
+    p.width = a.width;
+    p.height = a.height;
+    p.num_components = a.num_components;
+    p.colorspace = a.colorspace;
+    p.progressive = mode & 1;
+    p.arithmetic = (mode >> 1) & 1;
+    p.optimize = (mode >> 2) & 1;
+    for (i = 0; i < a.num_components; i++) {
+      const uint16_t *tbl = (const uint16_t *)qa + i * 64;
+      for (q = 0; q < nq; q++)
+        if (!memcmp(p.quant[q], tbl, 128))
+          break;
+      if (q == nq)
+        memcpy(p.quant[nq++], tbl, 128);
+      p.comp[i].h = a.comp[i].h;
+      p.comp[i].v = a.comp[i].v;
+      p.comp[i].quant_index = q;
+      p.comp[i].Hb = a.comp[i].Hb;
+      p.comp[i].Wb = a.comp[i].Wb;
+      p.comp[i].data = qa + a.comp[i].offset;
+    }
+    p.num_quant = nq;
+    if (jc_write(&p, &out, &outsize, msg) == 0) {
+      fuzz_stat_written++;
+      memset(&b, 0, sizeof b);
+      if (!out || outsize == 0)
+        fail("write returned no data");
+      if (jc_read(d, out, outsize, 0, 0, 0, &b) != 0) {
+        fprintf(stderr, "re-read: %s\n", b.message);
+        fail("written file does not read back");
+      }
+      if (b.width != a.width || b.height != a.height || b.num_components != a.num_components)
+        fail("written file has another header");
+      for (i = 0; i < a.num_components; i++) {
+        const jc_component *ca = &a.comp[i], *cb = &b.comp[i];
+        const int16_t *pb = (const int16_t *)b.data;
+        int r;
+        if (memcmp(qa + i * 64, pb + i * 64, 128))
+          fail("written file has other quantisation tables");
+        if (cb->hb != ca->hb || cb->wb != ca->wb || cb->Wb != ca->Wb)
+          fail("written file has another block grid");
+        for (r = 0; r < ca->hb; r++)   /* the true grid; MCU padding blocks are the encoder's */
+          if (memcmp(qa + ca->offset + (size_t)r * ca->Wb * 64, pb + cb->offset + (size_t)r * cb->Wb * 64,
+                     (size_t)ca->wb * 64 * sizeof(int16_t)))
+            fail("written file has other coefficients");
+      }
+      jc_free(b.data);
+      jc_free(out);
+    } else {
+      if (out != NULL || !memchr(msg, 0, JC_MSG_LEN) || msg[0] == '\0')
+        fail("write error path");
+    }
+    jc_free(a.data);
+  }
+  return 0;
+}
