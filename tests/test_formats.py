@@ -197,3 +197,52 @@ def test_default_stats_are_sane():
     # energy falls with frequency: DC spread far above the highest frequency's, per component
     for k in range(3):
         assert std[64 * k] > 10 * std[64 * k + 63]
+
+
+def _decoded_luma_block_means(path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        y = np.asarray(im.convert("RGB").convert("YCbCr"), np.float64)[..., 0]
+    h, w = (y.shape[0] // 16) * 16, (y.shape[1] // 16) * 16
+    return y[:h, :w].reshape(h // 8, 8, w // 8, 8).mean((1, 3))
+
+
+def _dc_levels(c) -> np.ndarray:
+    """Mean pixel level of each luma block from its DC coefficient (DC = 8 * (mean - 128))."""
+    return c.y.dequantize()[:, :, 0, 0].astype(np.float64) / 8 + 128
+
+
+def test_real_cmyk_and_rgb_files_convert(tmp_path):
+    import shutil
+    import subprocess
+
+    import jpegcoef
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:64]
+    px = np.stack([128 + 100 * np.sin(xx / 9 + k) * np.cos(yy / 7) for k in range(3)], -1)
+    px = np.clip(px + rng.normal(0, 3, px.shape), 0, 255).astype(np.uint8)
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.fromarray(px).convert("CMYK").save(cmyk, quality=95)
+    c = jpegcoef.read(cmyk)
+    assert c.colorspace in ("cmyk", "ycck")
+    out, kind = F.to_420(c, src=cmyk)
+    assert kind == c.colorspace and F.sampling_kind(out) == "420"
+    want = _decoded_luma_block_means(cmyk)
+    assert np.abs(_dc_levels(out)[: want.shape[0], : want.shape[1]] - want).mean() < 2.0
+
+    cjpeg = shutil.which("cjpeg")
+    if cjpeg is None:
+        pytest.skip("cjpeg (libjpeg-turbo-progs) not installed: no RGB-colourspace JPEG to test")
+    ppm = tmp_path / "x.ppm"
+    Image.fromarray(px).save(ppm)
+    rgbfile = tmp_path / "rgb.jpg"
+    subprocess.run([cjpeg, "-rgb", "-quality", "95", "-outfile", str(rgbfile), str(ppm)], check=True)
+    c = jpegcoef.read(rgbfile)
+    assert c.colorspace == "rgb"
+    out, kind = F.to_420(c)
+    assert kind == "rgb" and F.sampling_kind(out) == "420"
+    want = _decoded_luma_block_means(rgbfile)
+    assert np.abs(_dc_levels(out)[: want.shape[0], : want.shape[1]] - want).max() < 1.5
