@@ -1,0 +1,107 @@
+"""Thread safety: concurrent reads give exactly the serial results.
+
+8 threads each read the whole bundled corpus (every edge case, including the failing ones, plus
+damaged copies) in their own shuffled order, at the same time, in both layouts; read_batch on 8
+threads likewise. Every result must equal the serial read of the same input: coefficients,
+quantisation tables, header fields, warnings, or the same error message.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import random
+import threading
+import warnings
+
+import numpy as np
+
+import jpegcoef
+from jpegcoef import JpegError
+
+DATA = pathlib.Path(__file__).parent / "data"
+THREADS = 8
+
+
+def corpus() -> list[bytes]:
+    """Every bundled JPEG (ok, warning, error and refused cases) plus truncated/flipped copies."""
+    files = [p.read_bytes() for p in sorted(DATA.glob("*.jpg"))]
+    damaged = []
+    for i, data in enumerate(files):
+        if len(data) > 600:
+            damaged.append(data[: len(data) * 2 // 3])                 # truncated in the scan
+            flipped = bytearray(data)
+            flipped[len(data) // 2] ^= 0x5A
+            damaged.append(bytes(flipped))                             # corrupt entropy data
+    return files + damaged
+
+
+def summary(data: bytes, layout: str):
+    """What a read gives, as comparable values (arrays compared separately)."""
+    try:
+        c = jpegcoef.read(data, layout=layout)
+    except JpegError as e:
+        return ("error", e.libjpeg_message)
+    return ("ok", c)
+
+
+def same(a, b) -> bool:
+    if a[0] != b[0]:
+        return False
+    if a[0] == "error":
+        return a[1] == b[1]
+    x, y = a[1], b[1]
+    if (x.width, x.height, x.colorspace, x.progressive, x.arithmetic, x.orientation, x.warnings) != \
+       (y.width, y.height, y.colorspace, y.progressive, y.arithmetic, y.orientation, y.warnings):
+        return False
+    return len(x.components) == len(y.components) and all(
+        p.sampling == q.sampling and p.blocks == q.blocks and np.array_equal(p.quant, q.quant)
+        and np.array_equal(p.coefficients, q.coefficients)
+        for p, q in zip(x.components, y.components))
+
+
+def test_concurrent_reads_equal_serial_reads():
+    items = corpus()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jpegcoef.JpegWarning)
+        serial = {layout: [summary(d, layout) for d in items] for layout in ("blocks", "channels")}
+        assert sum(s[0] == "error" for s in serial["blocks"]) >= 5
+        assert sum(s[0] == "ok" for s in serial["blocks"]) >= 40
+
+        mismatches: list = []
+        errors: list = []
+        start = threading.Barrier(THREADS)
+
+        def worker(t: int) -> None:
+            try:
+                order = list(range(len(items)))
+                random.Random(t).shuffle(order)
+                start.wait()
+                for k, i in enumerate(order):
+                    layout = ("blocks", "channels")[(t + k) % 2]
+                    if not same(summary(items[i], layout), serial[layout][i]):
+                        mismatches.append((t, i, layout))
+            except BaseException as e:  # noqa: BLE001 - reported by the main thread
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(THREADS)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert not errors, errors
+        assert not mismatches, mismatches[:10]
+
+
+def test_read_batch_on_8_threads_equals_serial():
+    items = corpus()
+    order = list(range(len(items)))
+    random.Random(1).shuffle(order)
+    shuffled = [items[i] for i in order]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jpegcoef.JpegWarning)
+        for layout in ("blocks", "channels"):
+            serial = [summary(d, layout) for d in shuffled]
+            batch = jpegcoef.read_batch(shuffled, threads=THREADS, errors="return", layout=layout)
+            got = [("error", r.libjpeg_message) if isinstance(r, JpegError) else ("ok", r) for r in batch]
+            bad = [i for i, (a, b) in enumerate(zip(serial, got)) if not same(a, b)]
+            assert not bad, bad[:10]
