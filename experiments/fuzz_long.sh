@@ -22,7 +22,7 @@ out=experiments/results/fuzz-long-$stamp.json
 mkdir -p experiments/results "$B/artifacts" "$B/corpus"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1
 
 cmake -S . -B "$B/gcc" -DJC_SANITIZE=ON -DJC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 2
 cmake --build "$B/gcc" --target fuzz_mutate >/dev/null || exit 2

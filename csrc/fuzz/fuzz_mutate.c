@@ -12,7 +12,9 @@
  * with another seed. `-only I` re-creates input I alone (to reproduce a report) and writes it to
  * the artifacts folder. Each input runs under an alarm of T seconds (a hang is a failure).
  * On a crash, a sanitizer report, a broken invariant or a timeout the input is written to
- * DIR/crash-<seed>-<i>.jpg before the process dies with a non-zero status.
+ * DIR/crash-<seed>-<i>.jpg before the process dies with a non-zero status (run UBSan with
+ * UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1 so its reports reach the handler). Under
+ * LeakSanitizer a leak check runs every 1000 inputs (a leak fails the run, naming the range).
  * The run stops after N inputs or S seconds, whichever comes first, and prints one JSON line.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -33,6 +35,10 @@
 #include <sanitizer/common_interface_defs.h>
 #define HAVE_SANITIZER_CALLBACK 1
 #endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || (defined(__has_feature) && __has_feature(address_sanitizer))
+#include <sanitizer/lsan_interface.h>
+#define HAVE_LSAN_CHECK 1
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -313,10 +319,16 @@ static void make_input(unsigned long i, unsigned char *b, size_t *len)
 /* ---------------------------------------------------------------------------------------- */
 /* Reporting                                                                                    */
 
+static int finished;   /* the loop is over: a report now (LeakSanitizer at exit) has no input */
+
 static void save_input(const char *why)
 {
   char path[1200];
   int fd;
+  if (finished) {
+    fprintf(stderr, "\nfuzz_mutate: %s after the last input (seed %llu)\n", why, run_seed);
+    return;
+  }
   /* async-signal-safe enough for a dying process: snprintf of integers, open/write/close */
   snprintf(path, sizeof path, "%s/crash-%llu-%lu.jpg", artifact_dir, run_seed, cur_index);
   fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -402,6 +414,14 @@ int main(int argc, char **argv)
     alarm(timeout);
     LLVMFuzzerTestOneInput(cur, cur_len);
     alarm(0);
+#ifdef HAVE_LSAN_CHECK
+    /* a leak check every 1000 inputs narrows a leak down to those inputs */
+    if ((i + 1) % 1000 == 0 && __lsan_do_recoverable_leak_check()) {
+      fprintf(stderr, "\nfuzz_mutate: memory leaked by one of inputs %lu..%lu (seed %llu): "
+              "reproduce each with -only\n", i - 999, i, run_seed);
+      return 1;
+    }
+#endif
     if (progress && (i + 1) % progress == 0)
       fprintf(stderr, "fuzz_mutate: %lu inputs, %.0f s\n", i + 1, now() - t0);
     if (seconds > 0 && (i & 63) == 63 && now() - t0 > seconds) { i++; break; }
@@ -413,6 +433,7 @@ int main(int argc, char **argv)
          i, fuzz_stat_ok, fuzz_stat_warned, fuzz_stat_error, fuzz_stat_written, nseeds, ntokens,
          run_seed, i ? (double)bytes_total / i : 0.0, elapsed);
   fflush(stdout);
+  finished = 1;
   for (i = 0; i < nseeds; i++) free(seeds[i].p);
   for (i = 0; i < ntokens; i++) free(tokens[i].p);
   free(seeds);
