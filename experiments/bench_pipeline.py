@@ -30,7 +30,6 @@ Writes ``<out>/pipeline-<corpus>-<UTC time>.json`` and prints rates and ratios s
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
