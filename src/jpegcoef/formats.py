@@ -32,6 +32,8 @@ Formats (``get(name, **options)``):
 Normalisation (``gueguen``, ``dctnet``): per-channel mean/std of dequantised coefficients, 192
 channels ``[Y 0-63 | Cb 64-127 | Cr 128-191]``, from a JSON written by ``jpegcoef stats DIR``
 (``stats=path`` or a dict); by default the statistics shipped in :mod:`jpegcoef._default_stats`.
+The chroma statistics are those of the 4:2:0 chroma grid; with ``upsample="dct"`` they are an
+approximation (the DC of an upsampled block has the same distribution, its AC spread is lower).
 
 Inputs that are not 4:2:0 YCbCr are converted by :func:`to_420` first (see there).
 """
