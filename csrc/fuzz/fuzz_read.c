@@ -23,6 +23,14 @@
 
 #include "jpegcoef.h"
 
+/* jc_read/jc_decode buffers go back with jc_release in libraries that pool them
+ * (jpegcoef.h then defines JC_SUMMARY_LEN); jc_write's output is always freed with jc_free. */
+#ifdef JC_SUMMARY_LEN
+#define RELEASE(p) jc_release(p)
+#else
+#define RELEASE(p) jc_free(p)
+#endif
+
 #define FUZZ_MAX_PIXELS (1u << 20)
 #define FUZZ_MAX_SCANS 100
 
@@ -132,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
           if (pa[c->offset + blk * 64 + k] != pb[c->offset + k * plane + blk])
             fail("layouts disagree on a coefficient");
     }
-    jc_free(b.data);
+    RELEASE(b.data);
   } else {
     check_error(&b);
     if (strcmp(a.message, b.message))
@@ -144,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (jc_read(d, data, size, JC_STRICT, FUZZ_MAX_PIXELS, FUZZ_MAX_SCANS, &b) == 0) {
     if (rc_a != 0 || b.num_warnings != 0)
       fail("strict read succeeded where it must not");
-    jc_free(b.data);
+    RELEASE(b.data);
   } else {
     check_error(&b);
     if (rc_a == 0 && a.num_warnings == 0)
@@ -155,7 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_header(&b);
     if (b.data_size != (size_t)b.num_components * 64 * sizeof(int16_t))
       fail("header-only buffer size");
-    jc_free(b.data);
+    RELEASE(b.data);
   } else {
     check_error(&b);
     if (rc_a == 0)
@@ -172,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!b.data || b.out_components < 1 || b.out_components > 4 ||
             b.data_size != (size_t)b.width * b.height * b.out_components)
           fail("decode buffer size");
-        jc_free(b.data);
+        RELEASE(b.data);
       } else {
         check_error(&b);
       }
@@ -235,13 +243,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      (size_t)ca->wb * 64 * sizeof(int16_t)))
             fail("written file has other coefficients");
       }
-      jc_free(b.data);
+      RELEASE(b.data);
       jc_free(out);
     } else {
       if (out != NULL || !memchr(msg, 0, JC_MSG_LEN) || msg[0] == '\0')
         fail("write error path");
     }
-    jc_free(a.data);
+    RELEASE(a.data);
   }
   return 0;
 }

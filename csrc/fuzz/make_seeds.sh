@@ -11,8 +11,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 data="$here/../../tests/data"
 out="$here/seeds"
-rm -rf "$out"
 mkdir -p "$out"
+rm -f "$out"/*.jpg        # README.md stays
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
