@@ -9,10 +9,13 @@
  * caller. Rows are zeroed just before their first access (libjpeg asks for pre-zeroed arrays:
  * its Huffman decoder only writes non-zero coefficients), and rows never accessed (truncated
  * multi-scan files) are zeroed at the end, so no uninitialised memory ever escapes.
- * In the channels layout the arrays live in a scratch buffer reused by the decoder, and each
- * row is transposed into the (64, Hb, Wb) output as soon as it is complete (single-scan files:
- * while it is still in cache), or after the last scan (multi-scan files).
+ * In the channels layout libjpeg decodes into a scratch buffer reused by the decoder and the
+ * blocks are transposed into the (64, Hb, Wb) output: for single-scan files the scratch is a
+ * ring holding one iMCU row per component (cache-resident), each row transposed as soon as
+ * libjpeg moves to the next; for multi-scan files a whole-image scratch, transposed at the end.
  */
+#define _POSIX_C_SOURCE 200112L   /* posix_memalign under -std=c99 */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +105,95 @@ static void jc_copy_diagnostics(const jc_error_mgr *err, jc_info *info)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Output buffers: a small pool of released buffers, reused by later calls.                     */
+/*
+ * Every image's coefficients go to a new buffer that the caller keeps. When callers hold many
+ * at once (a batch), plain malloc hands out fresh pages each time, and the kernel's page
+ * faults and page zeroing cost as much as the entropy decoding itself. Released buffers are
+ * therefore kept (up to jc_pool_limit bytes in total, any thread) and reused for any request
+ * they can hold without wasting more than a third of themselves.
+ */
+#define JC_POOL_SLOTS 512
+#define JC_HEADER 64                   /* capacity stored before the data; keeps 64-byte alignment */
+
+static pthread_mutex_t jc_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *jc_pool_buf[JC_POOL_SLOTS];
+static size_t jc_pool_cap[JC_POOL_SLOTS];
+static int jc_pool_n = 0;
+static size_t jc_pool_bytes = 0, jc_pool_max = (size_t)256 << 20;
+
+static void *jc_buffer(size_t size)
+{
+  void *p = NULL;
+  size_t cap = size ? size : 1;
+  int i, best = -1;
+  pthread_mutex_lock(&jc_pool_lock);
+  for (i = 0; i < jc_pool_n; i++)
+    if (jc_pool_cap[i] >= cap && jc_pool_cap[i] - cap <= jc_pool_cap[i] / 3 &&
+        (best < 0 || jc_pool_cap[i] < jc_pool_cap[best]))
+      best = i;
+  if (best >= 0) {
+    p = jc_pool_buf[best];
+    cap = jc_pool_cap[best];
+    jc_pool_bytes -= cap;
+    jc_pool_n--;
+    jc_pool_buf[best] = jc_pool_buf[jc_pool_n];
+    jc_pool_cap[best] = jc_pool_cap[jc_pool_n];
+  }
+  pthread_mutex_unlock(&jc_pool_lock);
+  if (!p) {
+    cap = (cap + 4095) & ~(size_t)4095;
+    if (posix_memalign(&p, 64, cap + JC_HEADER) != 0)
+      return NULL;
+    *(size_t *)p = cap;
+  }
+  return (char *)p + JC_HEADER;
+}
+
+void jc_release(void *data)
+{
+  void *p;
+  size_t cap;
+  if (!data)
+    return;
+  p = (char *)data - JC_HEADER;
+  cap = *(size_t *)p;
+  pthread_mutex_lock(&jc_pool_lock);
+  if (jc_pool_n < JC_POOL_SLOTS && jc_pool_bytes + cap <= jc_pool_max) {
+    jc_pool_buf[jc_pool_n] = p;
+    jc_pool_cap[jc_pool_n++] = cap;
+    jc_pool_bytes += cap;
+    p = NULL;
+  }
+  pthread_mutex_unlock(&jc_pool_lock);
+  free(p);
+}
+
+size_t jc_pool_limit(size_t max_bytes)
+{
+  size_t old;
+  pthread_mutex_lock(&jc_pool_lock);
+  old = jc_pool_max;
+  jc_pool_max = max_bytes;
+  while (jc_pool_n > 0 && jc_pool_bytes > jc_pool_max) {
+    jc_pool_n--;
+    jc_pool_bytes -= jc_pool_cap[jc_pool_n];
+    free(jc_pool_buf[jc_pool_n]);
+  }
+  pthread_mutex_unlock(&jc_pool_lock);
+  return old;
+}
+
+size_t jc_pool_size(void)
+{
+  size_t n;
+  pthread_mutex_lock(&jc_pool_lock);
+  n = jc_pool_bytes;
+  pthread_mutex_unlock(&jc_pool_lock);
+  return n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Decoder                                                                                      */
 
 typedef struct jc_barray {
@@ -109,6 +201,8 @@ typedef struct jc_barray {
   JDIMENSION Wb, Hb;
   JDIMENSION first_undef;    /* rows [0, first_undef) have been initialised */
   JDIMENSION transposed;     /* channels layout: rows [0, transposed) copied out */
+  JDIMENSION ring;           /* >0: rows live in a ring of this many scratch rows (row r in slot r % ring) */
+  JDIMENSION maxaccess;      /* rows per access libjpeg announced */
   int index;                 /* request order = component index */
   struct jc_barray *next;
 } jc_barray;
@@ -138,7 +232,7 @@ static jvirt_barray_ptr jc_request_barray(j_common_ptr cinfo, int pool_id, boole
 {
   jc_decoder *d = (jc_decoder *)cinfo;
   jc_barray *a;
-  (void)pre_zero; (void)maxaccess;   /* we always zero before first access and keep all rows */
+  (void)pre_zero;            /* we always zero before first access */
   if (pool_id != JPOOL_IMAGE)
     ERREXIT1(cinfo, JERR_BAD_POOL_ID, pool_id);
   if (d->narrays >= JC_MAX_COMPONENTS)
@@ -147,6 +241,7 @@ static jvirt_barray_ptr jc_request_barray(j_common_ptr cinfo, int pool_id, boole
   memset(a, 0, sizeof(*a));
   a->Wb = blocksperrow;
   a->Hb = numrows;
+  a->maxaccess = maxaccess;
   a->index = d->narrays++;
   if (d->tail) d->tail->next = a; else d->arrays = a;
   d->tail = a;
@@ -158,7 +253,8 @@ static void jc_realize(j_common_ptr cinfo)
   jc_decoder *d = (jc_decoder *)cinfo;
   j_decompress_ptr dinfo = (j_decompress_ptr)cinfo;
   jc_barray *a;
-  size_t total = 0, quant = (size_t)dinfo->num_components * DCTSIZE2, off, blocks;
+  size_t total = 0, quant = (size_t)dinfo->num_components * DCTSIZE2, off, blocks, scratch = 0;
+  int ring = (d->flags & JC_CHANNELS) && d->single_scan;
   JDIMENSION r;
   JBLOCK *base;
 
@@ -174,19 +270,29 @@ static void jc_realize(j_common_ptr cinfo)
     if (a->Wb != wb || a->Hb != hb)
       jc_fail(cinfo, "Coefficient array size differs from the MCU grid");
     total += (size_t)a->Wb * a->Hb;     /* bounded by max_pixels checks: no overflow */
+    if (ring) {
+      /* single-scan file, channels layout: libjpeg only ever touches the current iMCU row,
+       * so decode into a small cache-resident ring and transpose each row when it is done */
+      if (a->maxaccess < 1 || a->Hb % a->maxaccess)
+        jc_fail(cinfo, "Unexpected coefficient access pattern");
+      a->ring = a->maxaccess;
+      scratch += (size_t)a->Wb * a->ring;
+    }
   }
+  if ((d->flags & JC_CHANNELS) && !ring)
+    scratch = total;
   d->out_size = (quant + total * DCTSIZE2) * sizeof(int16_t);
-  d->out = (int16_t *)malloc(d->out_size ? d->out_size : 1);
+  d->out = (int16_t *)jc_buffer(d->out_size);
   if (!d->out)
     ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 10);
   if (d->flags & JC_CHANNELS) {
-    if (d->scratch_blocks < total) {
+    if (d->scratch_blocks < scratch) {
       free(d->scratch);
       d->scratch_blocks = 0;
-      d->scratch = (JBLOCK *)malloc(total * sizeof(JBLOCK));
+      d->scratch = (JBLOCK *)malloc(scratch * sizeof(JBLOCK));
       if (!d->scratch)
         ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 11);
-      d->scratch_blocks = total;
+      d->scratch_blocks = scratch;
     }
     base = d->scratch;
   } else {
@@ -198,32 +304,164 @@ static void jc_realize(j_common_ptr cinfo)
     a->rows = (JBLOCKARRAY)(*cinfo->mem->alloc_small)(cinfo, JPOOL_IMAGE,
                                                        (a->Hb ? a->Hb : 1) * sizeof(JBLOCKROW));
     for (r = 0; r < a->Hb; r++)
-      a->rows[r] = base + blocks + (size_t)r * a->Wb;
+      a->rows[r] = base + blocks + (size_t)(a->ring ? r % a->ring : r) * a->Wb;
     d->out_offset[a->index] = off;
-    blocks += (size_t)a->Wb * a->Hb;
+    blocks += (size_t)a->Wb * (a->ring ? a->ring : a->Hb);
     off += (size_t)a->Wb * a->Hb * DCTSIZE2;
   }
 }
 
-/* channels layout: rows [a->transposed, upto) of the scratch array -> (64, Hb, Wb) output */
+/* channels layout: rows [a->transposed, upto) of the scratch array -> (64, Hb, Wb) output.
+ * With SSE2, 8 blocks at a time: 8x8 int16 register transposes (8 loads, 24 unpacks, 8 stores
+ * per 64 coefficients) instead of one strided scalar copy per coefficient. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static void jc_transpose8(const JCOEF *src, int16_t *dst, size_t plane, int kb)
+{
+  {
+    const JCOEF *s = src + kb;
+    __m128i a0 = _mm_loadu_si128((const __m128i *)(s + 0 * DCTSIZE2));
+    __m128i a1 = _mm_loadu_si128((const __m128i *)(s + 1 * DCTSIZE2));
+    __m128i a2 = _mm_loadu_si128((const __m128i *)(s + 2 * DCTSIZE2));
+    __m128i a3 = _mm_loadu_si128((const __m128i *)(s + 3 * DCTSIZE2));
+    __m128i a4 = _mm_loadu_si128((const __m128i *)(s + 4 * DCTSIZE2));
+    __m128i a5 = _mm_loadu_si128((const __m128i *)(s + 5 * DCTSIZE2));
+    __m128i a6 = _mm_loadu_si128((const __m128i *)(s + 6 * DCTSIZE2));
+    __m128i a7 = _mm_loadu_si128((const __m128i *)(s + 7 * DCTSIZE2));
+    __m128i b0 = _mm_unpacklo_epi16(a0, a1), b1 = _mm_unpackhi_epi16(a0, a1);
+    __m128i b2 = _mm_unpacklo_epi16(a2, a3), b3 = _mm_unpackhi_epi16(a2, a3);
+    __m128i b4 = _mm_unpacklo_epi16(a4, a5), b5 = _mm_unpackhi_epi16(a4, a5);
+    __m128i b6 = _mm_unpacklo_epi16(a6, a7), b7 = _mm_unpackhi_epi16(a6, a7);
+    __m128i c0 = _mm_unpacklo_epi32(b0, b2), c1 = _mm_unpackhi_epi32(b0, b2);
+    __m128i c2 = _mm_unpacklo_epi32(b1, b3), c3 = _mm_unpackhi_epi32(b1, b3);
+    __m128i c4 = _mm_unpacklo_epi32(b4, b6), c5 = _mm_unpackhi_epi32(b4, b6);
+    __m128i c6 = _mm_unpacklo_epi32(b5, b7), c7 = _mm_unpackhi_epi32(b5, b7);
+    int16_t *d = dst + (size_t)kb * plane;
+    _mm_storeu_si128((__m128i *)(d + 0 * plane), _mm_unpacklo_epi64(c0, c4));
+    _mm_storeu_si128((__m128i *)(d + 1 * plane), _mm_unpackhi_epi64(c0, c4));
+    _mm_storeu_si128((__m128i *)(d + 2 * plane), _mm_unpacklo_epi64(c1, c5));
+    _mm_storeu_si128((__m128i *)(d + 3 * plane), _mm_unpackhi_epi64(c1, c5));
+    _mm_storeu_si128((__m128i *)(d + 4 * plane), _mm_unpacklo_epi64(c2, c6));
+    _mm_storeu_si128((__m128i *)(d + 5 * plane), _mm_unpackhi_epi64(c2, c6));
+    _mm_storeu_si128((__m128i *)(d + 6 * plane), _mm_unpacklo_epi64(c3, c7));
+    _mm_storeu_si128((__m128i *)(d + 7 * plane), _mm_unpackhi_epi64(c3, c7));
+  }
+}
+#endif
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define JC_HAVE_AVX2_PATH 1
+#include <immintrin.h>
+/* AVX2: 16 blocks at a time (two 8x8 transposes side by side in the two 128-bit lanes). */
+__attribute__((target("avx2")))
+static void jc_transpose16_avx2(const JCOEF *src, int16_t *dst, size_t plane, int kb)
+{
+  {
+    const JCOEF *s = src + kb;
+#define JC_LD(j) _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(s + (j) * DCTSIZE2))), \
+                                         _mm_loadu_si128((const __m128i *)(s + ((j) + 8) * DCTSIZE2)), 1)
+    __m256i a0 = JC_LD(0), a1 = JC_LD(1), a2 = JC_LD(2), a3 = JC_LD(3);
+    __m256i a4 = JC_LD(4), a5 = JC_LD(5), a6 = JC_LD(6), a7 = JC_LD(7);
+#undef JC_LD
+    __m256i b0 = _mm256_unpacklo_epi16(a0, a1), b1 = _mm256_unpackhi_epi16(a0, a1);
+    __m256i b2 = _mm256_unpacklo_epi16(a2, a3), b3 = _mm256_unpackhi_epi16(a2, a3);
+    __m256i b4 = _mm256_unpacklo_epi16(a4, a5), b5 = _mm256_unpackhi_epi16(a4, a5);
+    __m256i b6 = _mm256_unpacklo_epi16(a6, a7), b7 = _mm256_unpackhi_epi16(a6, a7);
+    __m256i c0 = _mm256_unpacklo_epi32(b0, b2), c1 = _mm256_unpackhi_epi32(b0, b2);
+    __m256i c2 = _mm256_unpacklo_epi32(b1, b3), c3 = _mm256_unpackhi_epi32(b1, b3);
+    __m256i c4 = _mm256_unpacklo_epi32(b4, b6), c5 = _mm256_unpackhi_epi32(b4, b6);
+    __m256i c6 = _mm256_unpacklo_epi32(b5, b7), c7 = _mm256_unpackhi_epi32(b5, b7);
+    int16_t *d = dst + (size_t)kb * plane;
+    _mm256_storeu_si256((__m256i *)(d + 0 * plane), _mm256_unpacklo_epi64(c0, c4));
+    _mm256_storeu_si256((__m256i *)(d + 1 * plane), _mm256_unpackhi_epi64(c0, c4));
+    _mm256_storeu_si256((__m256i *)(d + 2 * plane), _mm256_unpacklo_epi64(c1, c5));
+    _mm256_storeu_si256((__m256i *)(d + 3 * plane), _mm256_unpackhi_epi64(c1, c5));
+    _mm256_storeu_si256((__m256i *)(d + 4 * plane), _mm256_unpacklo_epi64(c2, c6));
+    _mm256_storeu_si256((__m256i *)(d + 5 * plane), _mm256_unpackhi_epi64(c2, c6));
+    _mm256_storeu_si256((__m256i *)(d + 6 * plane), _mm256_unpacklo_epi64(c3, c7));
+    _mm256_storeu_si256((__m256i *)(d + 7 * plane), _mm256_unpackhi_epi64(c3, c7));
+  }
+}
+
+static int jc_avx2(void)
+{
+  static int cached = -1;
+  if (cached < 0) {
+    __builtin_cpu_init();
+    cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+  }
+  return cached;
+}
+#endif
+
 static void jc_transpose_rows(jc_decoder *d, jc_barray *a, JDIMENSION upto)
 {
   int16_t *dst = d->out + d->out_offset[a->index];
   size_t plane = (size_t)a->Hb * a->Wb;
   JDIMENSION r, x;
   int k;
+#ifdef JC_HAVE_AVX2_PATH
+  int avx2 = jc_avx2();
+#endif
   for (r = a->transposed; r < upto; r++) {
     const JCOEF *src = (const JCOEF *)a->rows[r];
     int16_t *row = dst + (size_t)r * a->Wb;
-    for (k = 0; k < DCTSIZE2; k++) {
-      int16_t *o = row + k * plane;
-      const JCOEF *s = src + k;
-      for (x = 0; x < a->Wb; x++)
-        o[x] = s[(size_t)x * DCTSIZE2];
+    x = 0;
+    /* SIMD groups, 8 output planes at a time along the whole row (few write streams); a
+     * ragged end is done as one last group overlapping the previous one (rewriting the same
+     * values), so the scalar loop only runs for rows under 8 blocks */
+#ifdef JC_HAVE_AVX2_PATH
+    if (avx2 && a->Wb >= 16) {
+      int kb;
+      for (kb = 0; kb < DCTSIZE2; kb += 8) {
+        for (x = 0; x + 16 <= a->Wb; x += 16)
+          jc_transpose16_avx2(src + (size_t)x * DCTSIZE2, row + x, plane, kb);
+        if (x < a->Wb)
+          jc_transpose16_avx2(src + (size_t)(a->Wb - 16) * DCTSIZE2, row + a->Wb - 16, plane, kb);
+      }
+      x = a->Wb;
     }
+#endif
+#if defined(__SSE2__)
+    if (x < a->Wb && a->Wb >= 8) {
+      int kb;
+      for (kb = 0; kb < DCTSIZE2; kb += 8) {
+        for (x = 0; x + 8 <= a->Wb; x += 8)
+          jc_transpose8(src + (size_t)x * DCTSIZE2, row + x, plane, kb);
+        if (x < a->Wb)
+          jc_transpose8(src + (size_t)(a->Wb - 8) * DCTSIZE2, row + a->Wb - 8, plane, kb);
+      }
+      x = a->Wb;
+    }
+#endif
+    for (; x < a->Wb; x++)
+      for (k = 0; k < DCTSIZE2; k++)
+        row[x + k * plane] = src[(size_t)x * DCTSIZE2 + k];
   }
   if (upto > a->transposed)
     a->transposed = upto;
+  if (a->ring && upto < a->Hb) {
+    /* Ask for the output lines of the next iMCU row now (write intent), so that they arrive
+     * while libjpeg decodes that row: the transposed stores then hit cache instead of
+     * stalling on 64 scattered read-for-ownership misses per row. */
+    size_t bytes = (size_t)a->ring * a->Wb * sizeof(int16_t), off;
+    const char *base = (const char *)(dst + (size_t)upto * a->Wb);
+    for (k = 0; k < DCTSIZE2; k++)
+      for (off = 0; off < bytes; off += 64)
+        __builtin_prefetch(base + k * plane * sizeof(int16_t) + off, 1, 3);
+  }
+}
+
+/* channels layout: rows [r0, r1) that libjpeg never decoded are zero in the output */
+static void jc_zero_output_rows(jc_decoder *d, jc_barray *a, JDIMENSION r0, JDIMENSION r1)
+{
+  int16_t *dst = d->out + d->out_offset[a->index];
+  size_t plane = (size_t)a->Hb * a->Wb;
+  int k;
+  if (r1 <= r0)
+    return;
+  for (k = 0; k < DCTSIZE2; k++)
+    memset(dst + k * plane + (size_t)r0 * a->Wb, 0, (size_t)(r1 - r0) * a->Wb * sizeof(int16_t));
 }
 
 static JBLOCKARRAY jc_access(j_common_ptr cinfo, jvirt_barray_ptr ptr, JDIMENSION start_row,
@@ -235,15 +473,25 @@ static JBLOCKARRAY jc_access(j_common_ptr cinfo, jvirt_barray_ptr ptr, JDIMENSIO
   (void)writable;
   if (end > a->Hb || end < start_row || a->rows == NULL)
     ERREXIT(cinfo, JERR_BAD_VIRTUAL_ACCESS);
+  if (a->ring) {
+    if (num_rows > a->ring || start_row % a->ring || start_row < a->transposed ||
+        (start_row < a->first_undef && end > a->first_undef))
+      ERREXIT(cinfo, JERR_BAD_VIRTUAL_ACCESS);
+    if (start_row >= a->first_undef) {          /* a new iMCU row: the previous one is final */
+      jc_transpose_rows(d, a, a->first_undef);
+      jc_zero_output_rows(d, a, a->first_undef, start_row);
+      a->transposed = start_row;
+      memset(a->rows[start_row], 0, (size_t)num_rows * a->Wb * sizeof(JBLOCK));
+      a->first_undef = end;
+    }
+    return a->rows + start_row;
+  }
   if (a->first_undef < end) {
     /* pre-zero rows on first access, while they are about to be used (cache-warm) */
     JDIMENSION first = a->first_undef;
     memset(a->rows[first], 0, (size_t)(end - first) * a->Wb * sizeof(JBLOCK));
     a->first_undef = end;
   }
-  /* single-scan file in channels layout: rows above start_row are final */
-  if (d->single_scan && (d->flags & JC_CHANNELS) && start_row > a->transposed)
-    jc_transpose_rows(d, a, start_row);
   return a->rows + start_row;
 }
 
@@ -283,7 +531,7 @@ void jc_decoder_free(jc_decoder *d)
   if (!d)
     return;
   jpeg_destroy_decompress(&d->cinfo);
-  free(d->out);
+  jc_release(d->out);
   free(d->scratch);
   free(d);
 }
@@ -336,7 +584,7 @@ static void jc_begin(jc_decoder *d, int flags, int max_scans, jc_info *info)
   d->narrays = 0;
   d->single_scan = 0;
   d->arrays = d->tail = NULL;
-  free(d->out);
+  jc_release(d->out);
   d->out = NULL;
   d->out_size = 0;
   info->data = NULL;
@@ -351,11 +599,27 @@ static int jc_abort(jc_decoder *d, jc_info *info)
   jc_copy_diagnostics(&d->err, info);
   if (!info->message[0])
     snprintf(info->message, JC_MSG_LEN, "Unknown libjpeg error");
-  free(d->out);
+  jc_release(d->out);
   d->out = NULL;
   info->data = NULL;
   jpeg_abort_decompress(&d->cinfo);
   return -1;
+}
+
+static void jc_fill_summary(jc_info *info)
+{
+  int64_t *s = info->summary;
+  int ci;
+  memset(s, 0, sizeof info->summary);
+  s[0] = info->width; s[1] = info->height; s[2] = info->num_components; s[3] = info->colorspace;
+  s[4] = info->progressive; s[5] = info->arithmetic; s[6] = info->orientation;
+  s[7] = info->num_warnings; s[8] = info->num_scans; s[9] = info->out_components;
+  for (ci = 0; ci < info->num_components && ci < JC_MAX_COMPONENTS; ci++) {
+    const jc_component *c = &info->comp[ci];
+    int64_t *o = s + 10 + 8 * ci;
+    o[0] = c->h; o[1] = c->v; o[2] = c->hb; o[3] = c->wb; o[4] = c->Hb; o[5] = c->Wb;
+    o[6] = (int64_t)c->offset; o[7] = c->quant_index;
+  }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -527,7 +791,7 @@ int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
   if (flags & JC_HEADER_ONLY) {
     /* quantisation tables as defined by the header (scans not read) */
     size_t qsize = (size_t)cinfo->num_components * DCTSIZE2 * sizeof(int16_t);
-    d->out = (int16_t *)malloc(qsize);
+    d->out = (int16_t *)jc_buffer(qsize);
     if (!d->out)
       ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 12);
     d->out_size = qsize;
@@ -538,6 +802,11 @@ int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
     jpeg_read_coefficients(cinfo);
     jc_copy_quant(d, (uint16_t *)d->out);
     for (a = d->arrays; a; a = a->next) {
+      if (a->ring) {                    /* the last iMCU row, and any never decoded */
+        jc_transpose_rows(d, a, a->first_undef);
+        jc_zero_output_rows(d, a, a->first_undef, a->Hb);
+        continue;
+      }
       if (a->first_undef < a->Hb) {     /* never decoded (truncated multi-scan file) */
         memset(a->rows[a->first_undef], 0, (size_t)(a->Hb - a->first_undef) * a->Wb * sizeof(JBLOCK));
         a->first_undef = a->Hb;
@@ -549,7 +818,9 @@ int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
       info->comp[ci].offset = d->out_offset[ci];
     info->num_scans = cinfo->input_scan_number;
   }
+  info->out_components = 0;
   jc_copy_diagnostics(&d->err, info);
+  jc_fill_summary(info);
   info->data = d->out;
   info->data_size = d->out_size;
   d->out = NULL;                        /* now the caller's */
@@ -579,7 +850,7 @@ int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space
   jpeg_start_decompress(cinfo);
   stride = (size_t)cinfo->output_width * cinfo->output_components;
   d->out_size = stride * cinfo->output_height;
-  d->out = (int16_t *)malloc(d->out_size ? d->out_size : 1);
+  d->out = (int16_t *)jc_buffer(d->out_size);
   if (!d->out)
     ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 13);
   while (cinfo->output_scanline < cinfo->output_height) {
@@ -591,6 +862,7 @@ int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space
   info->out_components = cinfo->output_components;
   info->num_scans = cinfo->input_scan_number;
   jc_copy_diagnostics(&d->err, info);
+  jc_fill_summary(info);
   info->data = d->out;
   info->data_size = d->out_size;
   d->out = NULL;

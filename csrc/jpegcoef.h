@@ -2,8 +2,8 @@
  * jpegcoef: a small C surface over libjpeg-turbo's libjpeg API.
  *
  *  - jc_read:   header + quantised DCT coefficients (entropy decoding only). The coefficients are
- *               decoded straight into one malloc'd buffer that the caller then owns (free it with
- *               jc_free): libjpeg's whole-image coefficient arrays are backed by that buffer through
+ *               decoded straight into one buffer that the caller then owns (give it back with
+ *               jc_release): libjpeg's whole-image coefficient arrays are backed by that buffer through
  *               the memory manager's virtual-array hooks, so there is no copy-out.
  *  - jc_decode: libjpeg's full decode (IDCT, fancy upsampling, colour conversion): the reference.
  *  - jc_write:  lossless re-encode of coefficients (jpeg_write_coefficients) into memory.
@@ -27,6 +27,7 @@ extern "C" {
 #define JC_MSG_LEN 200        /* = libjpeg's JMSG_LENGTH_MAX */
 #define JC_MAX_WARNINGS 8     /* warning texts kept (all are counted) */
 #define JC_MAX_COMPONENTS 4
+#define JC_SUMMARY_LEN (10 + 8 * JC_MAX_COMPONENTS)
 
 /* Colour spaces (jc_info.colorspace, jc_write_params.colorspace, jc_decode out_space). */
 enum { JC_CS_GRAY = 0, JC_CS_YCBCR = 1, JC_CS_RGB = 2, JC_CS_CMYK = 3, JC_CS_YCCK = 4,
@@ -59,17 +60,28 @@ typedef struct {
   char warnings[JC_MAX_WARNINGS][JC_MSG_LEN];
   /* jc_read: int16; first num_components*64 quantisation values (uint16 bits, natural order),
    * then each component's coefficients at comp[i].offset. jc_decode: uint8 (H, W, out_components).
-   * Owned by the caller after a successful call: release with jc_free. NULL on error. */
+   * Owned by the caller after a successful call: give back with jc_release. NULL on error. */
   void *data;
   size_t data_size;     /* bytes */
   jc_component comp[JC_MAX_COMPONENTS];
+  /* The same facts as one flat array (cheap to read from Python in a single call):
+   * [0..9]  width, height, num_components, colorspace, progressive, arithmetic, orientation,
+   *         num_warnings, num_scans, out_components
+   * [10 + 8*i ..] component i: h, v, hb, wb, Hb, Wb, offset, quant_index */
+  int64_t summary[JC_SUMMARY_LEN];
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;
 
 jc_decoder *jc_decoder_new(void);            /* NULL when out of memory */
 void jc_decoder_free(jc_decoder *d);
-void jc_free(void *p);
+void jc_release(void *data);   /* give back info->data of jc_read/jc_decode (any thread) */
+void jc_free(void *p);         /* free jc_write's output */
+
+/* Released data buffers are kept for reuse (no page faults for the next images) up to this
+ * many bytes in total (default 256 MiB); returns the previous limit. 0 frees and disables. */
+size_t jc_pool_limit(size_t max_bytes);
+size_t jc_pool_size(void);     /* bytes currently kept */
 
 /* Read header and coefficients of the JPEG in buf[0..len). Returns 0, or -1 with info->message.
  * Refuses (before any large allocation) images over max_pixels pixels (0: no limit), and files

@@ -47,7 +47,7 @@ static void expect_error(jc_decoder *d, const char *name, int flags, uint64_t ma
   CHECK(rc == -1, "%s: expected an error", name);
   CHECK(info.data == NULL, "%s: data must be NULL on error", name);
   CHECK(strstr(info.message, text) != NULL, "%s: message '%s' lacks '%s'", name, info.message, text);
-  if (rc == 0) jc_free(info.data);
+  if (rc == 0) jc_release(info.data);
 }
 
 static void test_baseline(jc_decoder *d)
@@ -75,8 +75,8 @@ static void test_baseline(jc_decoder *d)
   }
   CHECK(memcmp(a.data, b.data, 3 * 64 * 2) == 0, "quant tables differ");
   CHECK(((const uint16_t *)a.data)[0] > 0, "quant[0] must be positive");
-  jc_free(a.data);
-  jc_free(b.data);
+  jc_release(a.data);
+  jc_release(b.data);
 }
 
 static void test_roundtrip(jc_decoder *d)
@@ -110,14 +110,14 @@ static void test_roundtrip(jc_decoder *d)
     CHECK(same, "component %d changed in the round trip", ci);
   }
   jc_free(out);
-  jc_free(b.data);
+  jc_release(b.data);
   /* a component smaller than the image needs: clean error, nothing leaked */
   p.comp[0].Hb = 3;
   CHECK(jc_write(&p, &out, &outsize, msg) == -1 && out == NULL && strstr(msg, "blocks"), "undersized: %s", msg);
   p.comp[0].Hb = a.comp[0].Hb;
   p.quant[0][5] = 0;
   CHECK(jc_write(&p, &out, &outsize, msg) == -1 && strstr(msg, "Quantisation"), "zero quant: %s", msg);
-  jc_free(a.data);
+  jc_release(a.data);
 }
 
 static void test_decode(jc_decoder *d)
@@ -127,9 +127,9 @@ static void test_decode(jc_decoder *d)
   unsigned char *buf = load("gen-gray.jpg", &len);
   CHECK(jc_decode(d, buf, len, JC_CS_RGB, 0, 0, 0, &info) == 0, "decode: %s", info.message);
   CHECK(info.out_components == 3 && info.data_size == (size_t)477 * 355 * 3, "decode size");
-  jc_free(info.data);
+  jc_release(info.data);
   CHECK(jc_decode(d, buf, len, JC_CS_NATIVE, 0, 0, 0, &info) == 0 && info.out_components == 1, "native gray");
-  jc_free(info.data);
+  jc_release(info.data);
   free(buf);
   buf = load("pillow-pil_sample_cmyk.jpg", &len);
   CHECK(jc_decode(d, buf, len, JC_CS_RGB, 0, 0, 0, &info) == -1 && info.data == NULL, "cmyk->rgb must fail");
@@ -161,18 +161,21 @@ int main(int argc, char **argv)
   /* warnings: data returned, counted, texts kept */
   CHECK(read_file(d, "bad-truncated-mid-scan.jpg", 0, 0, 0, &info) == 0, "truncated: %s", info.message);
   CHECK(info.num_warnings >= 1 && info.num_kept >= 1 && strstr(info.warnings[0], "Premature end"), "warning kept");
-  jc_free(info.data);
+  jc_release(info.data);
   CHECK(read_file(d, "pillow-hopper_orientation_6.jpg", 0, 0, 0, &info) == 0 && info.orientation == 6, "EXIF");
-  jc_free(info.data);
+  jc_release(info.data);
 
   /* the decoder stays usable after errors, in both layouts, many times (leaks show under ASan) */
   for (i = 0; i < 50; i++) {
     expect_error(d, "bad-empty.jpg", 0, 0, 0, "Empty");
     CHECK(read_file(d, "gen-420-progressive.jpg", (i & 1) ? JC_CHANNELS : 0, 0, 0, &info) == 0, "reuse: %s", info.message);
     CHECK(info.progressive == 1, "progressive flag");
-    jc_free(info.data);
+    jc_release(info.data);
   }
   jc_decoder_free(d);
+  CHECK(jc_pool_size() > 0, "released buffers are pooled");
+  jc_pool_limit(0);
+  CHECK(jc_pool_size() == 0, "pool emptied");
   if (failures) {
     fprintf(stderr, "%d failure(s)\n", failures);
     return 1;

@@ -23,6 +23,7 @@ CDEF = """
 #define JC_MSG_LEN ...
 #define JC_MAX_WARNINGS ...
 #define JC_MAX_COMPONENTS ...
+#define JC_SUMMARY_LEN ...
 #define JC_CS_GRAY ...
 #define JC_CS_YCBCR ...
 #define JC_CS_RGB ...
@@ -49,12 +50,16 @@ typedef struct {
   void *data;
   size_t data_size;
   jc_component comp[4];
+  int64_t summary[42];
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;
 jc_decoder *jc_decoder_new(void);
 void jc_decoder_free(jc_decoder *d);
+void jc_release(void *data);
 void jc_free(void *p);
+size_t jc_pool_limit(size_t max_bytes);
+size_t jc_pool_size(void);
 int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
             uint64_t max_pixels, int max_scans, jc_info *info);
 int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,

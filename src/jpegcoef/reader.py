@@ -19,7 +19,7 @@ from .coefficients import Coefficients, _coefficients_unchecked, _component_unch
 from .errors import JpegError, JpegWarning
 
 __all__ = ["read", "read_batch", "write", "decode_rgb", "decode", "DEFAULT_MAX_PIXELS",
-           "DEFAULT_MAX_SCANS", "libjpeg_version"]
+           "DEFAULT_MAX_SCANS", "libjpeg_version", "set_buffer_pool"]
 
 #: Pillow's decompression-bomb limit.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -41,14 +41,29 @@ def libjpeg_version() -> str:
     return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
 
 
+def set_buffer_pool(max_bytes: int) -> int:
+    """Limit the memory kept for reuse after coefficient arrays are freed (default 256 MiB).
+
+    Freed result buffers are recycled by later reads, which saves the kernel's page faults
+    and zeroing when many results are alive at once (batches). ``0`` frees them and disables
+    the pool. Returns the previous limit.
+    """
+    if max_bytes < 0:
+        raise ValueError("max_bytes must be >= 0")
+    return int(lib.jc_pool_limit(int(max_bytes)))
+
+
 def _decoder():
-    """This thread's reusable (decoder, info) pair."""
+    """This thread's reusable (decoder, info, summary) triple; ``summary`` is a numpy view of
+    ``info.summary`` (all header facts read back in one ``tolist()`` call)."""
     state = getattr(_local, "state", None)
     if state is None:
         d = lib.jc_decoder_new()
         if d == ffi.NULL:
             raise MemoryError("cannot create a libjpeg decompressor")
-        state = _local.state = (ffi.gc(d, lib.jc_decoder_free), ffi.new("jc_info *"))
+        info = ffi.new("jc_info *")
+        summary = np.frombuffer(ffi.buffer(info.summary), dtype=np.int64)
+        state = _local.state = (ffi.gc(d, lib.jc_decoder_free), info, summary)
     return state
 
 
@@ -91,46 +106,51 @@ def _warning_texts(info) -> list:
 def _owned_array(info, dtype) -> np.ndarray:
     """The buffer the C call handed over, as a flat numpy array that frees it when collected."""
     size = info.data_size
-    mem = ffi.gc(info.data, lib.jc_free, size)
+    mem = ffi.gc(info.data, lib.jc_release, size)
     info.data = ffi.NULL
     return np.frombuffer(ffi.buffer(mem, size), dtype=dtype)
 
 
+_CHANNELS = lib.JC_CHANNELS
+_STRICT = lib.JC_STRICT
+
+
 def _read_data(data: Any, name: Optional[str], strict: bool, max_pixels: Optional[int],
                max_scans: Optional[int], layout: str) -> Coefficients:
-    """Decode coefficients from bytes-like ``data`` (no warnings issued: they are in the result)."""
+    """Decode coefficients from bytes-like ``data`` (no warnings issued: they are in the result).
+
+    This is the hot path: one C call, one read-back of the header facts, and numpy views of
+    the single buffer the C handed over (quantisation tables first, then each component).
+    """
     if layout == "blocks":
-        flags = 0
+        channels = False
     elif layout == "channels":
-        flags = lib.JC_CHANNELS
+        channels = True
     else:
         raise ValueError(f"layout must be 'blocks' or 'channels', not {layout!r}")
-    if strict:
-        flags |= lib.JC_STRICT
-    dec, info = _decoder()
+    flags = (_CHANNELS if channels else 0) | (_STRICT if strict else 0)
+    dec, info, summary = _decoder()
     buf = ffi.from_buffer(data)
     if lib.jc_read(dec, buf, len(buf), flags, max_pixels or 0, max_scans or 0, info) != 0:
         raise _error(info, name)
+    s = summary.tolist()
     arr = _owned_array(info, np.int16)
-    n = info.num_components
+    n = s[2]
     quant = arr[: n * 64].view(np.uint16).reshape(n, 8, 8)
     comps = []
     for i in range(n):
-        c = info.comp[i]
-        hb, wb, off = c.Hb, c.Wb, c.offset
-        seg = arr[off: off + hb * wb * 64]
-        if flags & lib.JC_CHANNELS:
-            ch = seg.reshape(64, hb, wb)
-            comps.append(_component_unchecked(ch.reshape(8, 8, hb, wb).transpose(2, 3, 0, 1), quant[i],
-                                              (c.h, c.v), (c.hb, c.wb), ch))
+        h, v, hb, wb, Hb, Wb, off, _ = s[10 + 8 * i: 18 + 8 * i]
+        if channels:
+            ch = arr[off: off + Hb * Wb * 64].reshape(64, Hb, Wb)
+            comps.append(_component_unchecked(ch.reshape(8, 8, Hb, Wb).transpose(2, 3, 0, 1), quant[i],
+                                              (h, v), (hb, wb), ch))
         else:
-            comps.append(_component_unchecked(seg.reshape(hb, wb, 8, 8), quant[i], (c.h, c.v),
-                                              (c.hb, c.wb)))
+            comps.append(_component_unchecked(arr[off: off + Hb * Wb * 64].reshape(Hb, Wb, 8, 8), quant[i],
+                                              (h, v), (hb, wb)))
     return _coefficients_unchecked(
-        width=info.width, height=info.height, components=comps,
-        colorspace=_COLORSPACES[info.colorspace], progressive=bool(info.progressive),
-        arithmetic=bool(info.arithmetic), orientation=info.orientation,
-        warnings=_warning_texts(info) if info.num_warnings else [])
+        width=s[0], height=s[1], components=comps, colorspace=_COLORSPACES[s[3]],
+        progressive=bool(s[4]), arithmetic=bool(s[5]), orientation=s[6],
+        warnings=_warning_texts(info) if s[7] else [])
 
 
 def _warn(coeffs: Coefficients, name: Optional[str], stacklevel: int = 3) -> None:
@@ -250,7 +270,7 @@ def decode(src: Source, colorspace: str = "rgb", *, strict: bool = False,
     if colorspace not in _CS_CODES or colorspace in ("ycck",):
         raise ValueError(f"colorspace must be 'rgb', 'ycbcr', 'gray', 'cmyk' or 'native', not {colorspace!r}")
     data, name = _load(src)
-    dec, info = _decoder()
+    dec, info, _ = _decoder()
     buf = ffi.from_buffer(data)
     flags = lib.JC_STRICT if strict else 0
     if lib.jc_decode(dec, buf, len(buf), _CS_CODES[colorspace], flags, max_pixels or 0,
