@@ -14,6 +14,7 @@ schedule is used (see ``harness/config.py``). Results go to
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,10 @@ HERE = Path(__file__).resolve().parent
 for p in (HERE, HERE.parent, HERE.parent / "src"):  # harness/, models/, jpegcoef (uninstalled)
     if str(p) not in sys.path:
         sys.path.insert(0 if p == HERE else len(sys.path), str(p))
+
+# Shared CPUs: idle OpenMP threads sleep instead of spinning (set before torch loads; an
+# explicit OMP_WAIT_POLICY in the environment wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from harness import config, results, variants  # noqa: E402
 

@@ -17,12 +17,15 @@ PROFILES: dict[str, dict[str, Any]] = {
     "synthetic": {
         "epochs": 4, "batch_size": 32, "crop": 64, "lr": 0.1, "momentum": 0.9,
         "weight_decay": 5e-5, "warmup_epochs": 1.0, "label_smoothing": 0.1, "workers": 0,
-        "gate_lambda": 0.05, "eval_every": 0,
+        "gate_lambda": 0.05, "eval_every": 0, "clip_grad": 2.0,
+        # jpegcoef.datasets.synthetic() knobs: images of 64-96 px so that a 64 px crop (DCT:
+        # lossless crop, no rescaling) still shows most of each image
+        "synthetic": {"size": (64, 96)},
     },
     "imagenet": {
         "epochs": 90, "batch_size": 64, "crop": None, "lr": None, "momentum": 0.9,
         "weight_decay": 1e-4, "warmup_epochs": 5.0, "label_smoothing": 0.1, "workers": 8,
-        "gate_lambda": 0.05, "eval_every": 1,
+        "gate_lambda": 0.05, "eval_every": 1, "clip_grad": 0.0, "synthetic": {},
     },
 }
 
@@ -49,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("data")
     g.add_argument("--data", help="ImageFolder root with train/ and val/ (default: the embedded "
                                   "synthetic dataset, generated on first use)")
+    g.add_argument("--synthetic-opt", action="append", metavar="KEY=VALUE",
+                   help="jpegcoef.datasets.synthetic() option for the embedded dataset "
+                        "(repeatable; e.g. difficulty=0.3, size=(64,96), train_per_class=200); "
+                        "replaces the profile's")
     g.add_argument("--dataset-name", help="name used in result files (default: folder name)")
     g.add_argument("--crop", type=int, help="crop size in pixels (DCT formats: multiple of 16)")
     g.add_argument("--workers", type=int, help="data-loader worker processes")
@@ -65,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weight-decay", type=float)
     s.add_argument("--warmup-epochs", type=float)
     s.add_argument("--label-smoothing", type=float)
+    s.add_argument("--clip-grad", type=float,
+                   help="clip the gradient norm to this value (0: off)")
     s.add_argument("--gate-lambda", type=float,
                    help="weight of the gate's channel-usage term (gated dctnet)")
     s.add_argument("--hilo-step1-fraction", type=float, default=0.5,
@@ -106,6 +115,9 @@ def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """Fill every unset schedule value from the profile (chosen by ``--data`` when unset)."""
     if args.profile is None:
         args.profile = "imagenet" if args.data else "synthetic"
+    if args.synthetic_opt is not None:
+        from .variants import parse_model_opts  # noqa: PLC0415  (same key=value syntax)
+        args.synthetic = parse_model_opts(args.synthetic_opt)
     for key, value in PROFILES[args.profile].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)

@@ -34,7 +34,7 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float,
         raise ValueError("total_steps must be positive")
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
-    span = max(1, total_steps - warmup_steps)
+    span = max(1, total_steps - warmup_steps - 1)  # reaches the floor at the last step
     t = min(1.0, (step - warmup_steps) / span)
     low = base_lr * final_fraction
     return low + (base_lr - low) * 0.5 * (1.0 + math.cos(math.pi * t))

@@ -49,11 +49,14 @@ def dataset_root(args: argparse.Namespace, info: DistInfo) -> tuple[Path, str]:
         return root, args.dataset_name or root.resolve().name
     from jpegcoef import datasets  # noqa: PLC0415
 
+    opts = dict(args.synthetic)
+    if "size" in opts:
+        opts["size"] = tuple(opts["size"])
     if info.is_main:  # generate once, then every rank finds it
-        root = Path(datasets.synthetic())
+        root = Path(datasets.synthetic(progress=not args.no_progress, **opts))
     barrier(info)
     if not info.is_main:
-        root = Path(datasets.synthetic())
+        root = Path(datasets.synthetic(progress=False, **opts))
     return root, args.dataset_name or "synthetic"
 
 
@@ -88,19 +91,12 @@ def set_loader_epoch(loader, epoch: int, seed: int) -> None:
 
 
 def channel_names(fmt: Any, count: int) -> list[str]:
-    """Names like ``Y0``, ``Cb9`` for the channels a dctnet-format input carries."""
-    comps = ("Y", "Cb", "Cr")
-    idx = None
-    for attr in ("indices", "channel_indices", "channels_index", "selected"):
-        v = getattr(fmt, attr, None)
-        if v is not None and len(v) == count:
-            idx = [int(i) for i in v]
-            break
-    if idx is None and count == 192:
-        idx = list(range(192))
-    if idx is None:
-        return [f"c{i}" for i in range(count)]
-    return [f"{comps[i // 64]}{i % 64}" for i in idx]
+    """Names like ``Y0``, ``Cb9`` of the channels of a ``dctnet``-format input, in the order
+    the format emits them ([Y | Cb | Cr], natural index 8*row+col within a component)."""
+    y, c = getattr(fmt, "y_index", None), getattr(fmt, "c_index", None)
+    if y is not None and c is not None and len(y) + 2 * len(c) == count:
+        return ([f"Y{i}" for i in y] + [f"Cb{i}" for i in c] + [f"Cr{i}" for i in c])
+    return [f"c{i}" for i in range(count)]
 
 
 def git_commit() -> str | None:
@@ -231,7 +227,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                 bare.set_step(phase)
             if info.world_size > 1:
                 net = DDP(model, device_ids=[device.index] if cuda else None,
-                          find_unused_parameters=bool(phase))
+                          find_unused_parameters=False)
             current_phase = phase
         set_loader_epoch(train_loader, epoch, args.seed)
         net.train()
@@ -263,6 +259,10 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                                          f"{epoch + 1} step {i}; lower --lr")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if args.clip_grad:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None],
+                                         args.clip_grad)
             scaler.step(optimizer)
             scaler.update()
             n = labels.numel()
@@ -386,10 +386,9 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     macs_full = measure.count_macs(model, evaluate.model_input(fmt, one, device, channels_last))
     if saved_thr is not None:
         bare.threshold = saved_thr
-    try:
+    paper = None
+    if not args.no_measure:  # the paper-size count runs a full-size forward: skip when asked
         paper = models.summary(model_name, **model_opts).get("macs")
-    except Exception:  # summary is informative only
-        paper = None
     meas: dict[str, Any] = {
         "params": measure.count_params(model),
         "macs": int(hilo["avg_macs"]) if hilo else macs_full,
@@ -410,21 +409,28 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
         meas.update(measure.pipeline_speed(train_loader, seconds=args.measure_seconds))
     t_meas = time.perf_counter() - t_meas
 
-    ds_skipped = []
-    for ld in (train_loader, val_loader):
-        for item in getattr(ld.dataset, "skipped", []) or []:
-            ds_skipped.append(_skipped_entry(item))
+    ds_skipped: dict[str, str] = {}
+    kinds: dict[str, dict] = {}
+    for split, ld in (("train", train_loader), ("val", val_loader)):
+        ds_skipped.update(_skipped(getattr(ld.dataset, "skipped", None)))
+        report = getattr(ld.dataset, "report", None)
+        if callable(report):
+            kinds[split] = report().get("kinds", {})
     result = {
         "variant": variant, "model": model_name, "model_options": model_opts,
         "input_format": fmt_name, "format_options": fmt_opts,
         "dataset": {"name": dataset_name, "root": str(root), "classes": num_classes,
                     "train_images": len(train_loader.dataset), "val_images": len(val_loader.dataset),
-                    "skipped": ds_skipped},
+                    "synthetic_options": None if args.data else
+                    {k: list(v) if isinstance(v, tuple) else v for k, v in args.synthetic.items()},
+                    "file_kinds": kinds,
+                    "skipped": [{"path": k, "error": v} for k, v in sorted(ds_skipped.items())]},
         "schedule": {"epochs": args.epochs, "batch_size": args.batch_size,
                      "world_size": info.world_size, "crop": crop, "lr": lr,
                      "momentum": args.momentum, "weight_decay": args.weight_decay,
                      "warmup_epochs": args.warmup_epochs, "label_smoothing": args.label_smoothing,
-                     "seed": args.seed, "deterministic": args.deterministic, "amp": amp,
+                     "clip_grad": args.clip_grad, "seed": args.seed,
+                     "deterministic": args.deterministic, "amp": amp,
                      "channels_last": channels_last, "compile": args.compile,
                      "workers": args.workers, "profile": args.profile,
                      "gate_lambda": gate_lambda,
@@ -442,9 +448,16 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     return result
 
 
-def _skipped_entry(item: Any) -> dict[str, str]:
-    if isinstance(item, dict):
-        return {"path": str(item.get("path")), "error": str(item.get("error", ""))}
-    if isinstance(item, (tuple, list)) and item:
-        return {"path": str(item[0]), "error": str(item[1]) if len(item) > 1 else ""}
-    return {"path": str(item), "error": ""}
+def _skipped(items: Any) -> dict[str, str]:
+    """``dataset.skipped`` (path -> error, or a list of paths / (path, error)) as a dict."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return {str(k): str(v) for k, v in items.items()}
+    out = {}
+    for item in items:
+        if isinstance(item, (tuple, list)) and item:
+            out[str(item[0])] = str(item[1]) if len(item) > 1 else ""
+        else:
+            out[str(item)] = ""
+    return out

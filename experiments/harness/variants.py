@@ -72,7 +72,7 @@ def expand(spec: str, available: list[str]) -> list[str]:
     out: list[str] = []
     for name in names:
         if name == "all":
-            out.extend(v for v in ALL if resolve(v, available, {})[0] in available)
+            out.extend(v for v in ALL if ALIASES.get(v, (v, {}))[0] in available)
         else:
             resolve(name, available, {})  # raises on unknown names
             out.append(name)

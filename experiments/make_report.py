@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Build ``experiments/report.ipynb`` from the cells below and execute it (outputs included).
+
+    python experiments/make_report.py            # rebuild + execute + save with outputs
+    python experiments/make_report.py --no-run   # rebuild the cells only
+
+The notebook reads every ``experiments/results/*.json`` at run time: run results
+(``<variant>-<dataset>-<time>.json``, schema ``jpegcoef.run/1``, see ``harness/results.py``)
+and, when present, the decode / pipeline benchmarks (``decode-*.json``, ``pipeline-*.json``).
+It needs matplotlib (Agg backend), nbformat, nbclient and an ipykernel ``python3`` kernel.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+NOTEBOOK = HERE / "report.ipynb"
+
+INTRO = """\
+# jpegcoef: results report
+
+Everything below is computed from the files in `experiments/results/` when the notebook runs:
+the training runs of `experiments/run.py` (one JSON per variant and dataset) and, when present,
+the decode and pipeline benchmarks. Rebuild and re-execute with
+`python experiments/make_report.py`; CI executes this notebook headlessly
+(`tests/test_report.py`), so it cannot drift into a broken state.
+
+**Read the numbers for what they are:** the embedded synthetic dataset is small, the CPU runs
+are a few epochs long and every speed is measured on the machine named in each table (a shared
+2-core CPU for the committed runs). The published ImageNet numbers are shown beside ours for
+orientation, not as a like-for-like comparison."""
+
+SETUP = """\
+import io, json, math, sys
+from pathlib import Path
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Image, Markdown, display
+
+HERE = Path.cwd()
+for cand in (HERE, HERE / "experiments", HERE.parent / "experiments"):
+    if (cand / "harness" / "results.py").is_file():
+        EXP = cand
+        break
+else:
+    raise RuntimeError(f"run this notebook from the repository or experiments/ ({HERE})")
+sys.path.insert(0, str(EXP))
+from harness import results as R
+
+RESULTS = EXP / "results"
+runs = R.latest(R.load_all(RESULTS))
+datasets = list(dict.fromkeys(r["dataset"]["name"] for r in runs))
+
+def show(fig):
+    \"\"\"Render a figure as PNG (Agg backend) into the notebook.\"\"\"
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(buf.getvalue()))
+
+def md_table(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\\n".join(lines)
+
+print(f"{len(runs)} run result(s) in {RESULTS.name}/ for dataset(s): {', '.join(datasets) or 'none'}")"""
+
+TABLES_MD = """\
+## Accuracy, cost and speed per dataset
+
+One table per dataset (newest result per variant). Top-1/top-5 and shift consistency in %,
+parameters in millions, MACs per image at the evaluation crop (hilo: average at its
+early-exit threshold), images/s for inference (host-to-device copy + format's device step +
+forward, eval mode), training (forward + backward + step) and the data pipeline alone,
+and host-to-device bytes per image."""
+
+TABLES = """\
+if not runs:
+    display(Markdown("_No run results yet: `python experiments/run.py --variant all` writes them._"))
+for name in datasets:
+    rs = [r for r in runs if r["dataset"]["name"] == name]
+    s, m, d = rs[0]["schedule"], rs[0]["measures"], rs[0]["dataset"]
+    display(Markdown(f"### {name}\\n{d['classes']} classes, {d['train_images']} train / "
+                     f"{d['val_images']} val images; crop {s['crop']} px, {s['epochs']} epochs, "
+                     f"batch {s['batch_size']} x {s['world_size']} process(es); "
+                     f"device: {m.get('device_name')}; inference batch {m.get('inference_batch')}"))
+    head, rows = R.table_rows(rs)
+    display(Markdown(md_table(head, rows)))"""
+
+PUBLISHED_MD = """\
+## Published numbers beside ours
+
+From DESIGN.md (ImageNet unless noted). Ours come from the committed runs: a different,
+much smaller dataset and schedule, so only the *relative* picture (ranking, speed ratios)
+is meaningful to compare.
+
+| model | published top-1 / top-5 | published note |
+|---|---|---|
+| ResNet-50 (RGB) | 75.78 / 92.65 | 4.09 GMACs (stride on 3x3), 25.6M params |
+| Late-Concat-RFA | 75.92 / 92.81 | Gueguen et al., via jpeg_deep |
+| Late-Concat-RFA-Thinner | 75.39 / 92.57 | "1.77x faster than ResNet-50 at about the same accuracy" |
+| Deconvolution-RFA | 76.06 / - | |
+| DCTNet DCT-24 | 76.79 / 93.25 | Xu et al. (448 px input) |
+| DCTNet DCT-64 | 77.16 / 93.47 | |
+| high/low split (seeds/004) | 83.22 (mini-ImageNet) | vs 83.59 DCT-24 ResNet-50; 11.88M params, 1.31 GFLOPs avg, 68% early exit |"""
+
+PUBLISHED = """\
+PUBLISHED = {  # variant -> (top-1 %, top-5 % or None, source)
+    "resnet50": (75.78, 92.65, "ImageNet"),
+    "late_concat_rfa": (75.92, 92.81, "ImageNet"),
+    "late_concat_rfa_thinner": (75.39, 92.57, "ImageNet"),
+    "deconvolution_rfa": (76.06, None, "ImageNet"),
+    "dctnet": (76.79, 93.25, "ImageNet (DCT-24)"),
+    "dctnet24": (76.79, 93.25, "ImageNet (DCT-24)"),
+    "dctnet64": (77.16, 93.47, "ImageNet (DCT-64)"),
+    "hilo": (83.22, None, "mini-ImageNet"),
+}
+for name in datasets:
+    rs = {r["variant"]: r for r in runs if r["dataset"]["name"] == name}
+    rows = []
+    for v, (p1, p5, src) in PUBLISHED.items():
+        if v not in rs:
+            continue
+        met = rs[v]["metrics"]
+        rows.append([v, f"{p1:.2f}", "-" if p5 is None else f"{p5:.2f}", src,
+                     f"{100 * met['top1']:.1f}", f"{100 * met['top5']:.1f}"])
+    if rows:
+        display(Markdown(f"**{name}**\\n\\n" + md_table(
+            ["variant", "published top-1", "published top-5", "published on", f"ours top-1 ({name})",
+             f"ours top-5 ({name})"], rows)))
+    base, thin = rs.get("resnet50"), rs.get("late_concat_rfa_thinner")
+    if base and thin and base["measures"].get("inference_images_per_s") and thin["measures"].get("inference_images_per_s"):
+        ratio = thin["measures"]["inference_images_per_s"] / base["measures"]["inference_images_per_s"]
+        macs = base["measures"]["macs"] / thin["measures"]["macs"]
+        display(Markdown(f"Late-Concat-RFA-Thinner vs ResNet-50 on **{name}**: "
+                         f"**{ratio:.2f}x** inference images/s (published: 1.77x on GPU), "
+                         f"{macs:.2f}x fewer MACs; measured on {thin['measures']['device_name']} "
+                         f"at crop {thin['schedule']['crop']} px."))"""
+
+SPEED_MD = """\
+## Accuracy against inference speed
+
+The papers' speed/accuracy figure: each point is one variant (top-1 on the validation split
+against inference images/s on the stated device)."""
+
+SPEED = """\
+for name in datasets:
+    rs = [r for r in runs if r["dataset"]["name"] == name and r["measures"].get("inference_images_per_s")]
+    if not rs:
+        print(f"{name}: no inference speed measured")
+        continue
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for r in rs:
+        x, y = r["measures"]["inference_images_per_s"], 100 * r["metrics"]["top1"]
+        marker = {"rgb": "s", "gueguen": "o", "dctnet": "^"}.get(r["input_format"], "o")
+        ax.scatter([x], [y], marker=marker, s=50)
+        ax.annotate(r["variant"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel(f"inference images/s ({rs[0]['measures']['device_name']}, batch {rs[0]['measures']['inference_batch']})")
+    ax.set_ylabel("top-1 %")
+    ax.set_title(f"{name}: accuracy vs speed (square RGB, circle Gueguen, triangle DCTNet)")
+    ax.grid(alpha=0.3)
+    show(fig)"""
+
+GATE_MD = """\
+## DCTNet gate: channel-selection frequency
+
+How often the learned gate keeps each DCT channel on the validation set, laid out as each
+component's 8x8 frequency grid (row = vertical frequency, column = horizontal; top-left = DC),
+as in the DCTNet paper's heat map. Channels the input format does not carry are blank."""
+
+GATE = """\
+gated = [r for r in runs if r.get("gate")]
+if not gated:
+    print("no gated run in the results")
+for r in gated:
+    g = r["gate"]
+    grids = {c: np.full((8, 8), np.nan) for c in ("Y", "Cb", "Cr")}
+    for name, f in zip(g["channels"], g["frequency"]):
+        comp = name.rstrip("0123456789")
+        if comp in grids:
+            i = int(name[len(comp):])
+            grids[comp][i // 8, i % 8] = f
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    for ax, (comp, grid) in zip(axes, grids.items()):
+        im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(comp)
+        ax.set_xticks(range(8)); ax.set_yticks(range(8))
+    fig.colorbar(im, ax=axes, shrink=0.8, label="fraction of images with the channel on")
+    fig.suptitle(f"{r['variant']} on {r['dataset']['name']} (lambda {g['lambda']}, "
+                 f"mean on {g['mean_on']:.2f}, top-1 {100 * r['metrics']['top1']:.1f}%)")
+    show(fig)"""
+
+HILO_MD = """\
+## High/low model: accuracy and average MACs against the early-exit threshold
+
+An image leaves after the low model when its top-1 softmax probability reaches the threshold.
+The sweep comes from two measured passes over the validation set (every image exiting; no
+image exiting); the marked point is the model's own threshold, measured directly."""
+
+HILO = """\
+hl = [r for r in runs if r.get("hilo")]
+if not hl:
+    print("no high/low run in the results")
+for r in hl:
+    h = r["hilo"]
+    t = [s["threshold"] for s in h["sweep"]]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.plot(t, [100 * s["top1"] for s in h["sweep"]], "-o", ms=3, label="top-1 %")
+    ax.plot(t, [100 * s["exit_rate"] for s in h["sweep"]], "--", label="early exit %")
+    ax.scatter([h["threshold"]], [100 * r["metrics"]["top1"]], c="k", zorder=5,
+               label=f"measured at {h['threshold']}")
+    ax.set_xlabel("threshold"); ax.set_ylabel("%"); ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    ax2.plot(t, [s["avg_macs"] / 1e6 for s in h["sweep"]], "r-", label="average MMACs")
+    ax2.set_ylabel("average MMACs / image", color="r")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title(f"hilo on {r['dataset']['name']}: exit rate {100 * h['early_exit_rate']:.0f}% "
+                 f"at {h['threshold']}, {h['avg_macs'] / 1e6:.0f} of {h['macs_full'] / 1e6:.0f} MMACs")
+    show(fig)"""
+
+BENCH_MD = """\
+## Decoding and data-pipeline speed against Pillow
+
+From the benchmark files `decode-*.json` (`experiments/bench_decode.py`) and
+`pipeline-*.json`, when present: images/s of each method, and its ratio to Pillow's full
+decode measured in the same run."""
+
+BENCH = """\
+def bench_rows(data):
+    \"\"\"(label, images/s, x Pillow) rows from a benchmark file's "methods" mapping (or list).\"\"\"
+    methods = data.get("methods", {})
+    items = methods.values() if isinstance(methods, dict) else methods
+    rows = []
+    for e in items:
+        if isinstance(e, dict) and e.get("status", "ok") == "ok" and e.get("images_per_s"):
+            rows.append((e.get("label") or e.get("name") or "?", e["images_per_s"], e.get("x_pillow")))
+    return rows
+
+found = False
+for kind in ("decode", "pipeline"):
+    for path in sorted(RESULTS.glob(f"{kind}-*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"{path.name}: unreadable ({exc})")
+            continue
+        rows = bench_rows(data) if isinstance(data, dict) else []
+        if not rows:
+            print(f"{path.name}: no per-method images/s in this file")
+            continue
+        found = True
+        rows.sort(key=lambda r: r[1])
+        fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
+        colors = ["tab:orange" if "pillow" in r[0].lower() else "tab:blue" for r in rows]
+        ax.barh([r[0] for r in rows], [r[1] for r in rows], color=colors)
+        for i, r in enumerate(rows):
+            if r[2]:
+                ax.text(r[1], i, f" {r[2]:.2f}x Pillow", va="center", fontsize=7)
+        ax.set_xlabel("images/s")
+        ax.set_title(f"{path.name} ({data.get('corpus', '')}, {data.get('n_files', '?')} files)")
+        show(fig)
+if not found:
+    print("no decode-*.json / pipeline-*.json benchmark results in experiments/results/ yet")"""
+
+
+def build() -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [
+        new_markdown_cell(INTRO), new_code_cell(SETUP),
+        new_markdown_cell(TABLES_MD), new_code_cell(TABLES),
+        new_markdown_cell(PUBLISHED_MD), new_code_cell(PUBLISHED),
+        new_markdown_cell(SPEED_MD), new_code_cell(SPEED),
+        new_markdown_cell(GATE_MD), new_code_cell(GATE),
+        new_markdown_cell(HILO_MD), new_code_cell(HILO),
+        new_markdown_cell(BENCH_MD), new_code_cell(BENCH),
+    ]
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path = HERE, timeout: int = 300) -> nbformat.NotebookNode:
+    from nbclient import NotebookClient  # noqa: PLC0415
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Build (and execute) experiments/report.ipynb.")
+    ap.add_argument("--no-run", action="store_true", help="write the cells without executing")
+    ap.add_argument("--out", default=str(NOTEBOOK))
+    args = ap.parse_args(argv)
+    nb = build()
+    if not args.no_run:
+        execute(nb)
+    nbformat.write(nb, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""experiments/run.py end to end on tiny generated datasets: several variants, DDP (gloo, 2
+processes), exact resume after a kill mid-epoch, bad files skipped and reported, atomic
+checkpoints. Every run uses a tiny crop and a few steps so the module stays well under a minute
+or two on 2 CPU cores."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = REPO / "experiments" / "run.py"
+sys.path.insert(0, str(REPO / "experiments"))
+
+from harness import checkpoint, evaluate, schedule, variants  # noqa: E402
+
+COLOURS = [(220, 40, 40), (40, 200, 60), (50, 70, 230)]
+
+
+def _image(label: int, rng: np.random.Generator, size: int = 48) -> bytes:
+    """A class-coloured square on a noisy background, as a 4:2:0 JPEG."""
+    px = rng.integers(90, 140, (size, size, 3)).astype(np.uint8)
+    x0, y0 = rng.integers(4, size // 3, 2)
+    px[y0:y0 + size // 2, x0:x0 + size // 2] = COLOURS[label]
+    buf = io.BytesIO()
+    Image.fromarray(px).save(buf, format="JPEG", quality=90, subsampling=2)
+    return buf.getvalue()
+
+
+def make_dataset(root: Path, train: int = 8, val: int = 4, classes: int = 3) -> Path:
+    rng = np.random.default_rng(0)
+    for split, n in (("train", train), ("val", val)):
+        for c in range(classes):
+            d = root / split / f"class{c}"
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                (d / f"{i:03d}.jpg").write_bytes(_image(c, rng))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+def run(args: list[str], tmp: Path, *, torchrun: int = 0, check: bool = True,
+        timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1" if torchrun else os.environ.get("OMP_NUM_THREADS", "2")}
+    base = [str(RUN), "--crop", "32", "--batch-size", "6", "--no-progress",
+            "--results-dir", str(tmp / "results"), "--checkpoint-dir", str(tmp / "ckpt"),
+            "--run-dir", str(tmp / "runs"), "--measure-seconds", "0.2"]
+    if torchrun:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={torchrun}"] + base + args
+    else:
+        cmd = [sys.executable] + base + args
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"run.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                             f"{proc.stderr[-5000:]}")
+    return proc
+
+
+def results(tmp: Path) -> dict[str, dict]:
+    out = {}
+    for p in sorted((tmp / "results").glob("*.json")):
+        r = json.loads(p.read_text())
+        out[r["variant"]] = r
+    return out
+
+
+# -- small pure pieces ---------------------------------------------------------------------------
+def test_variant_aliases_and_options():
+    avail = ["resnet50", "dctnet", "hilo"]
+    assert variants.resolve("dctnet_gate", avail, {}) == ("dctnet", {"channels": 192, "gate": True})
+    assert variants.resolve("dctnet", avail, variants.parse_model_opts(["channels=64", "gate=true"])) \
+        == ("dctnet", {"channels": 64, "gate": True})
+    assert variants.parse_model_opts(["antialias=blur", "x=0.5"]) == {"antialias": "blur", "x": 0.5}
+    assert variants.expand("all", avail) == ["resnet50", "dctnet", "dctnet_gate", "hilo"]
+    with pytest.raises(ValueError, match="unknown variant"):
+        variants.resolve("nope", avail, {})
+    with pytest.raises(ValueError, match="key=value"):
+        variants.parse_model_opts(["channels"])
+
+
+def test_warmup_cosine_schedule():
+    lrs = [schedule.lr_at(s, 101, 10, 0.4) for s in range(101)]
+    assert lrs[0] == pytest.approx(0.04) and lrs[9] == pytest.approx(0.4)
+    assert all(a <= b for a, b in zip(lrs[:10], lrs[1:10]))       # warm-up rises
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))        # cosine falls
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    assert lrs[55] == pytest.approx(0.2, rel=1e-6)                 # half-way down
+
+
+def test_crop_input_shifts_whole_cells():
+    y = torch.arange(6 * 6.).view(1, 1, 6, 6)        # 48 px of Y: 8 px cells
+    c = torch.arange(3 * 3.).view(1, 1, 3, 3)        # 48 px of chroma: 16 px cells
+    a, b = evaluate.crop_input((y, c), 48, (16, 0), 32)
+    assert torch.equal(a, y[..., 2:6, 0:4]) and torch.equal(b, c[..., 1:3, 0:2])
+    with pytest.raises(ValueError, match="multiple"):
+        evaluate.crop_input((y, c), 48, (8, 0), 32)  # half an MCU: not a whole chroma block
+
+
+# -- end to end ----------------------------------------------------------------------------------
+def test_end_to_end_several_variants(tiny, tmp_path):
+    run(["--data", str(tiny), "--variant", "resnet50,late_concat_rfa_thinner,dctnet_gate,hilo",
+         "--epochs", "2"], tmp_path)
+    res = results(tmp_path)
+    assert set(res) == {"resnet50", "late_concat_rfa_thinner", "dctnet_gate", "hilo"}
+    for r in res.values():
+        assert r["schema"] == "jpegcoef.run/1"
+        assert r["dataset"] == {**r["dataset"], "name": tiny.name, "classes": 3,
+                                "train_images": 24, "val_images": 12, "skipped": []}
+        m, me = r["metrics"], r["measures"]
+        for k in ("top1", "top5", "shift_consistency"):
+            assert 0.0 <= m[k] <= 1.0
+        assert m["top1"] <= m["top5"]
+        assert me["params"] > 1e6 and me["macs"] > 0 and me["bytes_per_image"] > 0
+        assert me["inference_images_per_s"] > 0 and me["pipeline_images_per_s"] > 0
+        assert me["train_images_per_s"] > 0 and me["device"] == "cpu"
+        assert len(r["history"]) == 2
+    assert res["resnet50"]["measures"]["bytes_per_image"] == 3 * 32 * 32      # uint8 RGB crop
+    assert res["resnet50"]["metrics"]["shift_unit_px"] == 1
+    assert res["dctnet_gate"]["metrics"]["shift_unit_px"] == 16
+    gate = res["dctnet_gate"]["gate"]
+    assert len(gate["frequency"]) == len(gate["channels"]) == 192
+    assert gate["channels"][:2] == ["Y0", "Y1"] and gate["channels"][64] == "Cb0"
+    assert all(0.0 <= f <= 1.0 for f in gate["frequency"])
+    h = res["hilo"]["hilo"]
+    assert res["hilo"]["schedule"]["hilo_step_epochs"] == [1, 1]
+    assert [e["phase"] for e in res["hilo"]["history"]] == [1, 2]
+    at = [s for s in h["sweep"] if s["threshold"] == h["threshold"]]
+    assert len(at) == 1  # the sweep, derived from two passes, agrees with the direct measurement
+    assert at[0]["exit_rate"] == pytest.approx(h["early_exit_rate"])
+    assert at[0]["top1"] == pytest.approx(res["hilo"]["metrics"]["top1"])
+    assert at[0]["avg_macs"] == pytest.approx(h["avg_macs"], rel=1e-6)
+    assert h["macs_low"] < h["macs_full"]
+    # the README table generator reads the same files
+    md = subprocess.run([sys.executable, str(RUN), "--summarize", "--results-dir",
+                         str(tmp_path / "results")], capture_output=True, text=True, check=True)
+    assert md.stdout.count("\n| ") >= 5 and "late_concat_rfa_thinner" in md.stdout
+
+
+def test_ddp_gloo_two_processes(tiny, tmp_path):
+    run(["--data", str(tiny), "--variant", "hilo", "--epochs", "2", "--no-measure"], tmp_path,
+        torchrun=2)
+    (r,) = results(tmp_path).values()  # only rank 0 writes
+    assert r["schedule"]["world_size"] == 2
+    # 24 training images in batches of 6 per process, DistributedSampler halves: 2 steps x 12 images
+    assert [round(e["images_per_s"] * e["time_s"]) for e in r["history"]] == [24, 24]
+    assert 0.0 <= r["metrics"]["top1"] <= 1.0
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tiny, tmp_path):
+    args = ["--data", str(tiny), "--variant", "resnet50", "--epochs", "2", "--deterministic",
+            "--no-measure", "--shift-max", "0"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    run(args, a)
+    killed = run(args + ["--debug-kill-after-steps", "6"], b, check=False)  # epoch 2, step 2 of 4
+    assert killed.returncode == -signal.SIGKILL
+    assert not (b / "results").exists()
+    assert checkpoint.load(b / "ckpt" / f"resnet50-{tiny.name}" / "last.pt")["epoch"] == 1
+    out = run(args + ["--resume"], b)
+    assert "resuming from" in out.stdout
+    ra, rb = results(a)["resnet50"], results(b)["resnet50"]
+    assert rb["metrics"] == ra["metrics"]
+    assert [e["train_loss"] for e in rb["history"]] == [e["train_loss"] for e in ra["history"]]
+
+
+def test_bad_files_are_skipped_and_reported(tiny, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny, data)
+    good = (data / "train" / "class0" / "000.jpg").read_bytes()
+    bad = {
+        data / "train" / "class0" / "truncated.jpg": good[: len(good) // 3],
+        data / "train" / "class1" / "empty.jpg": b"",
+        data / "train" / "class2" / "notjpeg.jpg": b"GIF89a" + bytes(200),
+        data / "val" / "class1" / "corrupt.jpg": good[:200] + bytes(64) + b"\xff\xd9",
+        data / "val" / "class2" / "text.jpg": b"this is not an image at all\n" * 10,
+    }
+    for p, blob in bad.items():
+        p.write_bytes(blob)
+    run(["--data", str(data), "--variant", "dctnet", "--epochs", "1", "--no-measure",
+         "--shift-max", "0", "--on-error", "skip"], tmp_path)
+    r = results(tmp_path)["dctnet"]
+    assert r["history"] and r["history"][0]["epoch"] == 1
+    skipped = {Path(s["path"]).resolve() for s in r["dataset"]["skipped"]}
+    # a truncated JPEG decodes with a warning (libjpeg pads it) and is kept; the others fail
+    expected = {p.resolve() for p in bad if p.name != "truncated.jpg"}
+    assert expected <= skipped
+    assert skipped <= {p.resolve() for p in bad}
+    assert all(s["error"] for s in r["dataset"]["skipped"])
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+def test_checkpoint_roundtrip_weights_only(tmp_path):
+    state = {"model": {"w": torch.randn(3, 3)}, "epoch": 2, "history": [{"loss": 1.5}],
+             "rng": checkpoint.rng_state()}
+    path = checkpoint.save(state, tmp_path / "c" / "last.pt")
+    back = checkpoint.load(path)
+    assert torch.equal(back["model"]["w"], state["model"]["w"]) and back["epoch"] == 2
+    np.random.seed(1)
+    expect = np.random.rand(3)
+    np.random.seed(1)
+    snap = checkpoint.rng_state()
+    np.random.rand(5)
+    checkpoint.set_rng_state(snap)
+    assert np.array_equal(np.random.rand(3), expect)
+
+
+def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    checkpoint.save({"epoch": 1, "w": torch.ones(1000)}, path)
+    before = path.read_bytes()
+
+    def dies_halfway(obj, f, *a, **k):
+        f.write(b"PK\x03\x04 partial checkpoint bytes")
+        raise KeyboardInterrupt("interrupted while writing")
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save({"epoch": 2, "w": torch.zeros(1000)}, path)
+    assert path.read_bytes() == before
+    assert checkpoint.load(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
+
+
+def test_checkpoint_write_killed_by_sigkill_keeps_previous(tmp_path):
+    """A real process killed (SIGKILL) in the middle of writing: the old file survives."""
+    path = tmp_path / "last.pt"
+    code = f"""
+import os, signal, sys, torch
+sys.path.insert(0, {str(REPO / 'experiments')!r})
+from harness import checkpoint
+checkpoint.save({{"epoch": 1, "w": torch.ones(10)}}, {str(path)!r})
+real = torch.save
+def save(obj, f, *a, **k):
+    f.write(b"half a checkpoint")
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+torch.save = save
+checkpoint.save({{"epoch": 2, "w": torch.zeros(10)}}, {str(path)!r})
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert checkpoint.load(path)["epoch"] == 1
