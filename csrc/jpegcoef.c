@@ -14,9 +14,13 @@
  * ring holding one iMCU row per component (cache-resident), each row transposed as soon as
  * libjpeg moves to the next; for multi-scan files a whole-image scratch, transposed at the end.
  */
-#define _POSIX_C_SOURCE 200112L   /* posix_memalign under -std=c99 */
+#define _POSIX_C_SOURCE 200809L   /* posix_memalign, O_CLOEXEC under -std=c99 */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +228,8 @@ struct jc_decoder {
   /* reused across calls */
   JBLOCK *scratch;           /* channels layout: where libjpeg decodes */
   size_t scratch_blocks;
+  unsigned char *file;       /* jc_read_file: the file's bytes */
+  size_t file_cap;
 };
 
 static jvirt_barray_ptr jc_request_barray(j_common_ptr cinfo, int pool_id, boolean pre_zero,
@@ -533,6 +539,7 @@ void jc_decoder_free(jc_decoder *d)
   jpeg_destroy_decompress(&d->cinfo);
   jc_release(d->out);
   free(d->scratch);
+  free(d->file);
   free(d);
 }
 
@@ -826,6 +833,67 @@ int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
   d->out = NULL;                        /* now the caller's */
   jpeg_abort_decompress(cinfo);
   return 0;
+}
+
+/* Read a whole file into the decoder's reusable buffer; 0, or an errno value. */
+static int jc_load_file(jc_decoder *d, const char *path, size_t *len)
+{
+  struct stat st;
+  size_t n = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+  if (fd < 0)
+    return errno ? errno : EIO;
+  if (fstat(fd, &st) != 0) {
+    e = errno;
+    close(fd);
+    return e ? e : EIO;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    close(fd);
+    return EISDIR;
+  }
+  for (;;) {
+    ssize_t got;
+    if (d->file_cap < n + 65536 || (st.st_size > 0 && d->file_cap < (size_t)st.st_size + 1)) {
+      size_t want = n + 65536 > (size_t)st.st_size + 1 ? n + 65536 : (size_t)st.st_size + 1;
+      unsigned char *p = (unsigned char *)realloc(d->file, want + want / 4);
+      if (!p) {
+        close(fd);
+        return ENOMEM;
+      }
+      d->file = p;
+      d->file_cap = want + want / 4;
+    }
+    got = read(fd, d->file + n, d->file_cap - n);
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      e = errno;
+      close(fd);
+      return e ? e : EIO;
+    }
+    if (got == 0)
+      break;
+    n += (size_t)got;
+  }
+  close(fd);
+  *len = n;
+  return 0;
+}
+
+int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
+                 jc_info *info)
+{
+  size_t len = 0;
+  int e = jc_load_file(d, path, &len);
+  if (e) {
+    info->data = NULL;
+    info->sys_errno = e;
+    snprintf(info->message, JC_MSG_LEN, "%s", strerror(e));
+    return -2;
+  }
+  info->sys_errno = 0;
+  return jc_read(d, d->file, len, flags, max_pixels, max_scans, info);
 }
 
 int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,

@@ -56,6 +56,7 @@ typedef struct {
   int num_scans, max_h, max_v, precision;
   int out_components;   /* jc_decode: samples per pixel in data */
   int num_warnings, num_kept;
+  int sys_errno;                            /* jc_read_file: errno when it returns -2 */
   char message[JC_MSG_LEN];                 /* error text when a call returns -1 */
   char warnings[JC_MAX_WARNINGS][JC_MSG_LEN];
   /* jc_read: int16; first num_components*64 quantisation values (uint16 bits, natural order),
@@ -88,6 +89,11 @@ size_t jc_pool_size(void);     /* bytes currently kept */
  * with more than max_scans scans (0: no limit). */
 int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
             uint64_t max_pixels, int max_scans, jc_info *info);
+
+/* jc_read on the contents of a file (read without a copy into the decoder's reusable buffer).
+ * Returns -2 with info->sys_errno (and strerror in info->message) when the file cannot be read. */
+int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
+                 jc_info *info);
 
 /* libjpeg's full decode (islow IDCT, fancy upsampling) to out_space (JC_CS_RGB, JC_CS_YCBCR,
  * JC_CS_GRAY or JC_CS_NATIVE). info->data: uint8 (height, width, out_components). */

@@ -165,6 +165,19 @@ int main(int argc, char **argv)
   CHECK(read_file(d, "pillow-hopper_orientation_6.jpg", 0, 0, 0, &info) == 0 && info.orientation == 6, "EXIF");
   jc_release(info.data);
 
+  /* straight from a file */
+  {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, "gen-gray.jpg");
+    CHECK(jc_read_file(d, path, 0, 0, 0, &info) == 0 && info.width == 477 && info.num_components == 1,
+          "read_file: %s", info.message);
+    jc_release(info.data);
+    snprintf(path, sizeof path, "%s/%s", dir, "no-such-file.jpg");
+    CHECK(jc_read_file(d, path, 0, 0, 0, &info) == -2 && info.sys_errno != 0 && info.data == NULL,
+          "missing file must give -2");
+    CHECK(jc_read_file(d, dir, 0, 0, 0, &info) == -2, "a directory must give -2");
+  }
+
   /* the decoder stays usable after errors, in both layouts, many times (leaks show under ASan) */
   for (i = 0; i < 50; i++) {
     expect_error(d, "bad-empty.jpg", 0, 0, 0, "Empty");

@@ -360,3 +360,35 @@ def test_to_rgb_odd_layouts(name):
 def test_to_rgb_refuses_cmyk():
     with pytest.raises(ValueError, match="cmyk|ycck"):
         jpegcoef.read(DATA / "pillow-pil_sample_cmyk.jpg").to_rgb()
+
+
+# -- memory: result buffers are recycled only once no array uses them ------------------------------
+def test_buffer_pool_never_recycles_live_arrays():
+    import gc
+    paths = [DATA / "gen-420-odd-477x355.jpg", DATA / "gen-422-odd-477x355.jpg", DATA / "gen-444-odd-477x355.jpg"]
+    fresh = [jpegcoef.read(p).y.coefficients.copy() for p in paths]
+    kept = [jpegcoef.read(p, layout=lay).y for p in paths for lay in ("blocks", "channels")]
+    for _ in range(3):                                  # churn: free results, read more into recycled buffers
+        junk = [jpegcoef.read(p) for p in reversed(paths)]
+        del junk
+        gc.collect()
+    for i, comp in enumerate(kept):
+        np.testing.assert_array_equal(comp.coefficients, fresh[i // 2])
+    old = jpegcoef.set_buffer_pool(0)
+    try:
+        assert old > 0
+        np.testing.assert_array_equal(jpegcoef.read(paths[0]).y.coefficients, fresh[0])
+    finally:
+        jpegcoef.set_buffer_pool(old)
+    with pytest.raises(ValueError):
+        jpegcoef.set_buffer_pool(-1)
+
+
+def test_path_errors_are_oserrors(tmp_path):
+    with pytest.raises(IsADirectoryError):
+        jpegcoef.read(tmp_path)
+    with pytest.raises(ValueError, match="null"):
+        jpegcoef.read("a\0b.jpg")
+    p = tmp_path / "x.jpg"
+    p.write_bytes((DATA / "gen-gray.jpg").read_bytes())
+    assert jpegcoef.read(p).colorspace == "gray"

@@ -45,6 +45,7 @@ typedef struct {
   int num_scans, max_h, max_v, precision;
   int out_components;
   int num_warnings, num_kept;
+  int sys_errno;
   char message[200];
   char warnings[8][200];
   void *data;
@@ -62,6 +63,8 @@ size_t jc_pool_limit(size_t max_bytes);
 size_t jc_pool_size(void);
 int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
             uint64_t max_pixels, int max_scans, jc_info *info);
+int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
+                 jc_info *info);
 int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,
               uint64_t max_pixels, int max_scans, jc_info *info);
 

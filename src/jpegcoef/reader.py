@@ -115,24 +115,44 @@ _CHANNELS = lib.JC_CHANNELS
 _STRICT = lib.JC_STRICT
 
 
+def _flags(strict: bool, layout: str) -> int:
+    if layout == "blocks":
+        return _STRICT if strict else 0
+    if layout == "channels":
+        return _CHANNELS | (_STRICT if strict else 0)
+    raise ValueError(f"layout must be 'blocks' or 'channels', not {layout!r}")
+
+
 def _read_data(data: Any, name: Optional[str], strict: bool, max_pixels: Optional[int],
                max_scans: Optional[int], layout: str) -> Coefficients:
-    """Decode coefficients from bytes-like ``data`` (no warnings issued: they are in the result).
-
-    This is the hot path: one C call, one read-back of the header facts, and numpy views of
-    the single buffer the C handed over (quantisation tables first, then each component).
-    """
-    if layout == "blocks":
-        channels = False
-    elif layout == "channels":
-        channels = True
-    else:
-        raise ValueError(f"layout must be 'blocks' or 'channels', not {layout!r}")
-    flags = (_CHANNELS if channels else 0) | (_STRICT if strict else 0)
+    """Decode coefficients from bytes-like ``data`` (no warnings issued: they are in the result)."""
+    flags = _flags(strict, layout)
     dec, info, summary = _decoder()
     buf = ffi.from_buffer(data)
     if lib.jc_read(dec, buf, len(buf), flags, max_pixels or 0, max_scans or 0, info) != 0:
         raise _error(info, name)
+    return _result(info, summary, flags & _CHANNELS)
+
+
+def _read_path(path: str, strict: bool, max_pixels: Optional[int], max_scans: Optional[int],
+               layout: str) -> Coefficients:
+    """Decode coefficients from a file; the C reads it (no Python bytes object, no GIL)."""
+    flags = _flags(strict, layout)
+    encoded = os.fsencode(path)
+    if b"\0" in encoded:
+        raise ValueError("embedded null byte in path")
+    dec, info, summary = _decoder()
+    rc = lib.jc_read_file(dec, encoded, flags, max_pixels or 0, max_scans or 0, info)
+    if rc == -2:
+        raise OSError(info.sys_errno, ffi.string(info.message).decode("latin-1"), path)
+    if rc != 0:
+        raise _error(info, path)
+    return _result(info, summary, flags & _CHANNELS)
+
+
+def _result(info, summary: np.ndarray, channels: int) -> Coefficients:
+    """The hot path after a successful C call: one read-back of the header facts, and numpy
+    views of the single buffer the C handed over (quantisation tables first, then components)."""
     s = summary.tolist()
     arr = _owned_array(info, np.int16)
     n = s[2]
@@ -151,6 +171,17 @@ def _read_data(data: Any, name: Optional[str], strict: bool, max_pixels: Optiona
         width=s[0], height=s[1], components=comps, colorspace=_COLORSPACES[s[3]],
         progressive=bool(s[4]), arithmetic=bool(s[5]), orientation=s[6],
         warnings=_warning_texts(info) if s[7] else [])
+
+
+def _read_any(src: Source, kwargs: dict) -> tuple[Coefficients, Optional[str]]:
+    """(coefficients, file name or None) for any supported source."""
+    if isinstance(src, (str, os.PathLike)):
+        name = os.fspath(src)
+        if isinstance(name, bytes):
+            name = os.fsdecode(name)
+        return _read_path(name, **kwargs), name
+    data, name = _load(src)
+    return _read_data(data, name, **kwargs), name
 
 
 def _warn(coeffs: Coefficients, name: Optional[str], stacklevel: int = 3) -> None:
@@ -181,9 +212,10 @@ def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAU
         JpegError: not decodable (libjpeg's message and the file name), or over a limit.
         OSError: the path cannot be opened.
     """
-    data, name = _load(src)
-    coeffs = _read_data(data, name, strict, max_pixels, max_scans, layout)
-    _warn(coeffs, name)
+    coeffs, name = _read_any(src, {"strict": strict, "max_pixels": max_pixels, "max_scans": max_scans,
+                                   "layout": layout})
+    if coeffs.warnings:
+        _warn(coeffs, name)
     return coeffs
 
 
@@ -212,8 +244,7 @@ def _read_chunk(items: list, kwargs: dict) -> list:
     out = []
     for src in items:
         try:
-            data, name = _load(src)
-            out.append(_read_data(data, name, **kwargs))
+            out.append(_read_any(src, kwargs)[0])
         except Exception as e:  # noqa: BLE001 - handed back to the caller in order
             out.append(e)
     return out
