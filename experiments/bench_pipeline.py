@@ -133,6 +133,19 @@ def conversion_costs(files: list[Path], crop: int, repeats: int = 3) -> dict:
     return out
 
 
+def all_format_bytes(files: list[Path], crop: int) -> dict:
+    """Host-to-device bytes per image of every format at this crop (from one real batch each)."""
+    out = {}
+    variants = [("gueguen", {})] + [(f"dctnet{n}", {"channels": n}) for n in (24, 32, 48, 64, 192)] \
+        + [(f"dctnet{n}-dct-upsample", {"channels": n, "upsample": "dct"}) for n in (24, 64)] + [("rgb", {})]
+    for label, opts in variants:
+        name = "dctnet" if label.startswith("dctnet") else label
+        loader = D.make_loader(files[:8], name, train=False, crop=crop, batch_size=8, on_error="skip", **opts)
+        inputs, _ = next(iter(loader))
+        out[label] = loader.format.bytes_per_image(inputs)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", required=True, type=Path)
@@ -180,6 +193,7 @@ def main(argv=None) -> int:
         del loaders
     print("conversion costs ...", flush=True)
     conv = conversion_costs(files, args.crop)
+    all_bytes = all_format_bytes(files, args.crop)
     load_after = os.getloadavg()
 
     rows = []
@@ -216,6 +230,7 @@ def main(argv=None) -> int:
         "target": {"dct24_over_rgb_per_core": TARGET, "met": met},
         "file_layouts": kinds.get("dct24", {}), "skipped": skipped.get("dct24", {}),
         "conversion_costs": conv,
+        "bytes_per_image_all_formats": all_bytes,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -235,6 +250,7 @@ def main(argv=None) -> int:
                 line += (f"{statistics.median(rates[(name, w)]):13.1f}{ratios[str(w)][name]:7.2f}"
                          f"{statistics.median(cpu_rates[(name, w)]):11.1f}{cpu_ratios[str(w)][name]:7.2f}")
         print(line + f"{bytes_per_image[name]:15d}")
+    print(f"\nhost-to-device bytes per image at {args.crop}x{args.crop}: " + json.dumps(all_bytes))
     print("\nper file layout (DCT pipeline, ms/img):")
     for kind, v in conv.items():
         print(f"  {kind:26s} {json.dumps(v)}")
