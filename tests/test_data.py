@@ -62,8 +62,9 @@ def test_skip_reports_bad_files_and_kinds(folder):
     assert "_meta" not in xs[0]
 
 
-def test_raise_names_the_file(folder):
-    loader = D.make_loader(folder, "gueguen", train=False, crop=32, batch_size=7)
+@pytest.mark.parametrize("workers", [0, 2])
+def test_raise_names_the_file(folder, workers):
+    loader = D.make_loader(folder, "gueguen", train=False, crop=32, batch_size=7, workers=workers)
     with pytest.raises(D.SampleError, match="broken.jpg"):
         _all(loader)
 

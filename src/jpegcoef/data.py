@@ -54,11 +54,14 @@ MCU = 16  # the 4:2:0 MCU, in pixels
 
 
 class SampleError(RuntimeError):
-    """A sample could not be loaded; ``path`` names the file."""
+    """A sample could not be loaded; ``path`` names the file (the message always does).
 
-    def __init__(self, path: str, error: BaseException):
-        self.path = path
-        super().__init__(f"{path}: {type(error).__name__}: {error}")
+    Raised from DataLoader workers it is rebuilt from its message alone (``path`` is then None).
+    """
+
+    def __init__(self, path: str, error: Optional[BaseException] = None):
+        self.path = path if error is not None else None
+        super().__init__(f"{path}: {type(error).__name__}: {error}" if error is not None else path)
 
 
 # ------------------------------------------------------------------------------------------------
