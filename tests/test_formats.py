@@ -246,3 +246,37 @@ def test_real_cmyk_and_rgb_files_convert(tmp_path):
     assert kind == "rgb" and F.sampling_kind(out) == "420"
     want = _decoded_luma_block_means(rgbfile)
     assert np.abs(_dc_levels(out)[: want.shape[0], : want.shape[1]] - want).max() < 1.5
+
+
+@pytest.mark.parametrize("sample", ["4x1,1x1,1x1", "4x2,1x1,1x1", "1x2,1x1,1x1", "2x2,1x2,2x1", "1x1,1x1,1x1"])
+def test_real_files_of_every_sampling_match_decoded_pixels(tmp_path, sample):
+    """Block means of the converted Y, Cb, Cr equal those of libjpeg's decode (via Pillow)."""
+    import shutil
+    import subprocess
+
+    import jpegcoef
+    from PIL import Image
+
+    cjpeg = shutil.which("cjpeg")
+    if cjpeg is None:
+        pytest.skip("cjpeg (libjpeg-turbo-progs) not installed")
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:70, 0:99]
+    px = np.stack([128 + 100 * np.sin(xx / (6 + 3 * k)) * np.cos(yy / (5 + k)) for k in range(3)], -1)
+    px = np.clip(px + rng.normal(0, 4, px.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(px).save(tmp_path / "x.ppm")
+    path = tmp_path / "x.jpg"
+    subprocess.run([cjpeg, "-sample", sample, "-quality", "95", "-outfile", str(path), str(tmp_path / "x.ppm")],
+                   check=True)
+    c = jpegcoef.read(path)
+    out, kind = F.to_420(c)
+    assert F.sampling_kind(out) == "420" and (kind == "420") == (sample == "2x2,1x1,1x1")
+    with Image.open(path) as im:
+        ycc = np.asarray(im.convert("RGB").convert("YCbCr"), np.float64)
+    h, w = 64, 96
+    for i, comp in enumerate(out.components):
+        f = 8 if i == 0 else 16
+        means = ycc[:h, :w, i].reshape(h // f, f, w // f, f).mean((1, 3))
+        dc = comp.dequantize()[: h // f, : w // f, 0, 0] / 8 + 128
+        assert np.abs(dc - means).mean() < 1.0, (sample, i)
+        assert np.abs(dc - means).max() < 3.0, (sample, i)
