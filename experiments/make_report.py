@@ -235,13 +235,24 @@ decode measured in the same run."""
 
 BENCH = """\
 def bench_rows(data):
-    \"\"\"(label, images/s, x Pillow) rows from a benchmark file's "methods" mapping (or list).\"\"\"
-    methods = data.get("methods", {})
-    items = methods.values() if isinstance(methods, dict) else methods
+    \"\"\"(label, images/s, x Pillow) rows of a benchmark file. decode-*.json: a "methods"
+    mapping with images_per_s and x_pillow; pipeline-*.json: a "results" list of pipelines
+    (the "rgb" pipeline is Pillow's decode + crop; ratios are taken at equal workers).\"\"\"
     rows = []
-    for e in items:
-        if isinstance(e, dict) and e.get("status", "ok") == "ok" and e.get("images_per_s"):
-            rows.append((e.get("label") or e.get("name") or "?", e["images_per_s"], e.get("x_pillow")))
+    methods = data.get("methods")
+    if isinstance(methods, dict):
+        for e in methods.values():
+            if isinstance(e, dict) and e.get("status", "ok") == "ok" and e.get("images_per_s"):
+                rows.append((str(e.get("label") or "?"), e["images_per_s"], e.get("x_pillow")))
+    res = data.get("results")
+    if isinstance(res, list):
+        pillow = {e.get("workers"): e["images_per_s"] for e in res
+                  if isinstance(e, dict) and e.get("pipeline") == "rgb" and e.get("images_per_s")}
+        for e in res:
+            if isinstance(e, dict) and e.get("images_per_s"):
+                base = pillow.get(e.get("workers"))
+                rows.append((f"{e.get('pipeline', '?')} (workers={e.get('workers', '?')})",
+                             e["images_per_s"], e["images_per_s"] / base if base else None))
     return rows
 
 found = False
@@ -258,14 +269,17 @@ for kind in ("decode", "pipeline"):
             continue
         found = True
         rows.sort(key=lambda r: r[1])
-        fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
-        colors = ["tab:orange" if "pillow" in r[0].lower() else "tab:blue" for r in rows]
+        fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.4))
+        colors = ["tab:orange" if ("pillow" in r[0].lower() or r[0].startswith("rgb ")) else "tab:blue"
+                  for r in rows]
         ax.barh([r[0] for r in rows], [r[1] for r in rows], color=colors)
         for i, r in enumerate(rows):
             if r[2]:
                 ax.text(r[1], i, f" {r[2]:.2f}x Pillow", va="center", fontsize=7)
-        ax.set_xlabel("images/s")
-        ax.set_title(f"{path.name} ({data.get('corpus', '')}, {data.get('n_files', '?')} files)")
+        corpus = Path(str(data.get("corpus", ""))).name
+        n = data.get("n_files", data.get("files", "?"))
+        ax.set_xlabel("images/s (orange: Pillow baseline)")
+        ax.set_title(f"{path.name} ({corpus}, {n} files)", fontsize=9)
         show(fig)
 if not found:
     print("no decode-*.json / pipeline-*.json benchmark results in experiments/results/ yet")"""

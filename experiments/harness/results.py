@@ -18,7 +18,8 @@
       "metrics": {"top1": 0.71, "top5": 0.98, "val_loss": 0.9,   # fractions in [0, 1]
                   "shift_consistency": 0.88, "shift_max_px": 16, "shift_unit_px": 16},
       "measures": {"params": 23528522, "macs": 1234567890,        # per image, at the crop
-                   "macs_at_paper_size": 4.1e9 | null,             # models.summary, if given
+                   "macs_full": ...,                               # no early exit (hilo)
+                   "macs_at_paper_size": 4.1e9 | null,             # with --paper-macs
                    "inference_images_per_s": 60.1, "inference_batch": 32,
                    "train_images_per_s": 15.2, "pipeline_images_per_s": 800.0,
                    "bytes_per_image": 9216, "device": "cpu", "device_name": "...",

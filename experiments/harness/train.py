@@ -139,6 +139,8 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     progress = info.is_main and not args.no_progress
     model_name, model_opts = variants.resolve(variant, models.names(),
                                               variants.parse_model_opts(args.model_opt))
+    for key, value in args.model_defaults.items():  # the profile's, below --model-opt
+        model_opts.setdefault(key, value)
     root, dataset_name = dataset_root(args, info)
     t_data = time.perf_counter() - t_start
 
@@ -387,7 +389,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     if saved_thr is not None:
         bare.threshold = saved_thr
     paper = None
-    if not args.no_measure:  # the paper-size count runs a full-size forward: skip when asked
+    if args.paper_macs:  # a full-size forward (DCTNet: 13.5 GMACs): only when asked
         paper = models.summary(model_name, **model_opts).get("macs")
     meas: dict[str, Any] = {
         "params": measure.count_params(model),
