@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -63,10 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     from harness import distributed, train  # noqa: PLC0415
 
     info, device = distributed.init(args.device)
-    done = []
+    done, failed = [], []
     try:
         for name in names:
-            r = train.run_variant(args, name, info, device)
+            try:
+                r = train.run_variant(args, name, info, device)
+            except Exception:  # one broken variant must not stop the others
+                if len(names) == 1 or info.world_size > 1:
+                    raise
+                traceback.print_exc()
+                failed.append(name)
+                continue
             if r is not None:
                 done.append(r)
     finally:
@@ -74,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     if info.is_main and done:
         print()
         print(results.text_table(done))
+    if failed:
+        print(f"FAILED variants: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
