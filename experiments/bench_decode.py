@@ -828,6 +828,43 @@ def find_torchjpeg_python(arg: str | None) -> tuple[str | None, str]:
                   f"PyPI's CUDA build, ~5 GB)")
 
 
+def loop_main(args) -> int:
+    """Run one row alone in a tight loop for --seconds (to profile it with perf/callgrind)."""
+    paths = list_corpus(Path(args.corpus))
+    blobs = [p.read_bytes() for p in paths]
+    key = args.loop
+    workdir = Path(tempfile.mkdtemp(prefix="bench_decode_"))
+    try:
+        if key.startswith("limit."):
+            so, _, version = build_limit(workdir)
+            rows: list = limit_methods(so, blobs, version)
+        elif key.startswith("jpegcoef."):
+            rows = jpegcoef_methods(paths, blobs, args.threads, args.batch_size)
+        elif key in PEERS:
+            rows = [peer_method(key, paths, blobs)]
+        else:
+            rows = []
+        row = next((r for r in rows if r.key == key), None)
+        if row is None:
+            raise SystemExit(f"error: unknown row {key!r} for --loop")
+        if isinstance(row, Unavailable):
+            raise SystemExit(f"error: {key}: {row.status}: {row.reason}")
+        images, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < args.seconds:
+            if row.run is not None:
+                for i in range(len(blobs)):
+                    row.run(i)
+            else:
+                row.run_pass()
+            images += len(blobs)
+        elapsed = time.perf_counter() - t0
+        print(f"{key}: {images} images in {elapsed:.2f} s = {images / elapsed:.0f} images/s "
+              f"(wall, including loop overhead)")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
 def run_benchmark(args) -> dict:
     corpus = Path(args.corpus)
     paths = list_corpus(corpus)

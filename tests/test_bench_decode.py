@@ -144,3 +144,14 @@ def test_targets_pass_and_fail_from_the_measured_ratios():
     assert not any("libjpeg-turbo full decode" in t for t in grain)
     one = bench.evaluate_targets("clean", res, memory, threads=1)
     assert [t["result"] for t in one if t["target"].startswith("read_batch")] == ["N/A"]
+
+
+def test_loop_mode_runs_one_row(tmp_path):
+    corpus = _make_corpus(tmp_path / "tiny")
+    ok = subprocess.run([sys.executable, str(SCRIPT), "--corpus", str(corpus), "--loop", "pillow",
+                         "--seconds", "0.2"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("pillow: ") and "images/s" in ok.stdout
+    bad = subprocess.run([sys.executable, str(SCRIPT), "--corpus", str(corpus), "--loop", "nope",
+                          "--seconds", "0.2"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "unknown row" in bad.stderr
