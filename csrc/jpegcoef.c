@@ -126,11 +126,18 @@ static size_t jc_pool_cap[JC_POOL_SLOTS];
 static int jc_pool_n = 0;
 static size_t jc_pool_bytes = 0, jc_pool_max = (size_t)256 << 20;
 
+/* fork() while another thread holds the pool lock must not leave the child deadlocked */
+static void jc_pool_prefork(void) { pthread_mutex_lock(&jc_pool_lock); }
+static void jc_pool_postfork(void) { pthread_mutex_unlock(&jc_pool_lock); }
+static pthread_once_t jc_pool_once = PTHREAD_ONCE_INIT;
+static void jc_pool_init(void) { pthread_atfork(jc_pool_prefork, jc_pool_postfork, jc_pool_postfork); }
+
 static void *jc_buffer(size_t size)
 {
   void *p = NULL;
   size_t cap = size ? size : 1;
   int i, best = -1;
+  pthread_once(&jc_pool_once, jc_pool_init);
   pthread_mutex_lock(&jc_pool_lock);
   for (i = 0; i < jc_pool_n; i++)
     if (jc_pool_cap[i] >= cap && jc_pool_cap[i] - cap <= jc_pool_cap[i] / 3 &&

@@ -392,3 +392,18 @@ def test_path_errors_are_oserrors(tmp_path):
     p = tmp_path / "x.jpg"
     p.write_bytes((DATA / "gen-gray.jpg").read_bytes())
     assert jpegcoef.read(p).colorspace == "gray"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_read_batch_after_fork():
+    import multiprocessing as mp
+    paths = [str(DATA / n) for n in OK_FILES[:6]]
+    jpegcoef.read_batch(paths, threads=2)             # parent's pool threads exist now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        shapes = pool.apply(_batch_shapes, (paths,))
+    assert shapes == [c.components[0].coefficients.shape for c in jpegcoef.read_batch(paths, threads=2)]
+
+
+def _batch_shapes(paths):
+    return [c.components[0].coefficients.shape for c in jpegcoef.read_batch(paths, threads=2)]

@@ -233,6 +233,17 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         return pool
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (e.g. a DataLoader worker) has none of the parent's pool threads."""
+    global _pools, _pools_lock
+    _pools = {}
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _default_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
