@@ -374,18 +374,3 @@ def _ycc_to_rgb(ycc: np.ndarray) -> np.ndarray:
     b = y + ((fix(1.77200) * cb + one_half) >> 16)
     return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
 
-
-def _component_unchecked(coefficients: np.ndarray, quant: np.ndarray, sampling: tuple[int, int],
-                         blocks: tuple[int, int], channels: Optional[np.ndarray] = None) -> Component:
-    """Build a :class:`Component` from arrays already known to be valid (the reader's fast path)."""
-    comp = object.__new__(Component)
-    comp.__dict__.update(coefficients=coefficients, quant=quant, sampling=sampling, blocks=blocks,
-                         _channels=channels)
-    return comp
-
-
-def _coefficients_unchecked(**fields) -> Coefficients:
-    """Build a :class:`Coefficients` from fields already known to be valid (the reader's fast path)."""
-    obj = object.__new__(Coefficients)
-    obj.__dict__.update(fields)
-    return obj

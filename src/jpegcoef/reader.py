@@ -15,7 +15,7 @@ from typing import Any, Iterable, Optional, Union
 import numpy as np
 
 from ._jpegcoef_cffi import ffi, lib
-from .coefficients import Coefficients, _coefficients_unchecked, _component_unchecked
+from .coefficients import Coefficients, Component
 from .errors import JpegError, JpegWarning
 
 __all__ = ["read", "read_batch", "write", "decode_rgb", "decode", "DEFAULT_MAX_PIXELS",
@@ -113,36 +113,34 @@ def _owned_array(info, dtype) -> np.ndarray:
 
 _CHANNELS = lib.JC_CHANNELS
 _STRICT = lib.JC_STRICT
+_LAYOUT_FLAGS = {"blocks": 0, "channels": _CHANNELS}
+_new = object.__new__
 
 
 def _flags(strict: bool, layout: str) -> int:
-    if layout == "blocks":
-        return _STRICT if strict else 0
-    if layout == "channels":
-        return _CHANNELS | (_STRICT if strict else 0)
-    raise ValueError(f"layout must be 'blocks' or 'channels', not {layout!r}")
+    try:
+        flags = _LAYOUT_FLAGS[layout]
+    except (KeyError, TypeError):
+        raise ValueError(f"layout must be 'blocks' or 'channels', not {layout!r}") from None
+    return flags | _STRICT if strict else flags
 
 
-def _read_data(data: Any, name: Optional[str], strict: bool, max_pixels: Optional[int],
-               max_scans: Optional[int], layout: str) -> Coefficients:
+def _read_data(data: Any, name: Optional[str], flags: int, max_pixels: int, max_scans: int) -> Coefficients:
     """Decode coefficients from bytes-like ``data`` (no warnings issued: they are in the result)."""
-    flags = _flags(strict, layout)
     dec, info, summary = _decoder()
     buf = ffi.from_buffer(data)
-    if lib.jc_read(dec, buf, len(buf), flags, max_pixels or 0, max_scans or 0, info) != 0:
+    if lib.jc_read(dec, buf, len(buf), flags, max_pixels, max_scans, info) != 0:
         raise _error(info, name)
     return _result(info, summary, flags & _CHANNELS)
 
 
-def _read_path(path: str, strict: bool, max_pixels: Optional[int], max_scans: Optional[int],
-               layout: str) -> Coefficients:
+def _read_path(path: str, flags: int, max_pixels: int, max_scans: int) -> Coefficients:
     """Decode coefficients from a file; the C reads it (no Python bytes object, no GIL)."""
-    flags = _flags(strict, layout)
     encoded = os.fsencode(path)
     if b"\0" in encoded:
         raise ValueError("embedded null byte in path")
     dec, info, summary = _decoder()
-    rc = lib.jc_read_file(dec, encoded, flags, max_pixels or 0, max_scans or 0, info)
+    rc = lib.jc_read_file(dec, encoded, flags, max_pixels, max_scans, info)
     if rc == -2:
         raise OSError(info.sys_errno, ffi.string(info.message).decode("latin-1"), path)
     if rc != 0:
@@ -152,36 +150,43 @@ def _read_path(path: str, strict: bool, max_pixels: Optional[int], max_scans: Op
 
 def _result(info, summary: np.ndarray, channels: int) -> Coefficients:
     """The hot path after a successful C call: one read-back of the header facts, and numpy
-    views of the single buffer the C handed over (quantisation tables first, then components)."""
+    arrays over the single buffer the C handed over (quantisation tables first, then each
+    component), which is given back to C when the last of them is collected."""
     s = summary.tolist()
-    arr = _owned_array(info, np.int16)
-    n = s[2]
-    quant = arr[: n * 64].view(np.uint16).reshape(n, 8, 8)
+    size = info.data_size
+    mem = ffi.buffer(ffi.gc(info.data, lib.jc_release, size), size)
+    info.data = ffi.NULL
     comps = []
-    for i in range(n):
+    for i in range(s[2]):
         h, v, hb, wb, Hb, Wb, off, _ = s[10 + 8 * i: 18 + 8 * i]
+        comp = _new(Component)
         if channels:
-            ch = arr[off: off + Hb * Wb * 64].reshape(64, Hb, Wb)
-            comps.append(_component_unchecked(ch.reshape(8, 8, Hb, Wb).transpose(2, 3, 0, 1), quant[i],
-                                              (h, v), (hb, wb), ch))
+            ch = np.ndarray((64, Hb, Wb), np.int16, mem, off * 2)
+            coefs = ch.reshape(8, 8, Hb, Wb).transpose(2, 3, 0, 1)
         else:
-            comps.append(_component_unchecked(arr[off: off + Hb * Wb * 64].reshape(Hb, Wb, 8, 8), quant[i],
-                                              (h, v), (hb, wb)))
-    return _coefficients_unchecked(
-        width=s[0], height=s[1], components=comps, colorspace=_COLORSPACES[s[3]],
-        progressive=bool(s[4]), arithmetic=bool(s[5]), orientation=s[6],
-        warnings=_warning_texts(info) if s[7] else [])
+            ch = None
+            coefs = np.ndarray((Hb, Wb, 8, 8), np.int16, mem, off * 2)
+        comp.__dict__.update(coefficients=coefs, quant=np.ndarray((8, 8), np.uint16, mem, i * 128),
+                             sampling=(h, v), blocks=(hb, wb), _channels=ch)
+        comps.append(comp)
+    coeffs = _new(Coefficients)
+    coeffs.__dict__.update(width=s[0], height=s[1], components=comps, colorspace=_COLORSPACES[s[3]],
+                           progressive=bool(s[4]), arithmetic=bool(s[5]), orientation=s[6],
+                           warnings=_warning_texts(info) if s[7] else [])
+    return coeffs
 
 
-def _read_any(src: Source, kwargs: dict) -> tuple[Coefficients, Optional[str]]:
+def _read_src(src: Source, flags: int, max_pixels: int, max_scans: int) -> tuple[Coefficients, Optional[str]]:
     """(coefficients, file name or None) for any supported source."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return _read_data(src, None, flags, max_pixels, max_scans), None
     if isinstance(src, (str, os.PathLike)):
         name = os.fspath(src)
         if isinstance(name, bytes):
             name = os.fsdecode(name)
-        return _read_path(name, **kwargs), name
+        return _read_path(name, flags, max_pixels, max_scans), name
     data, name = _load(src)
-    return _read_data(data, name, **kwargs), name
+    return _read_data(data, name, flags, max_pixels, max_scans), name
 
 
 def _warn(coeffs: Coefficients, name: Optional[str], stacklevel: int = 3) -> None:
@@ -212,8 +217,7 @@ def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAU
         JpegError: not decodable (libjpeg's message and the file name), or over a limit.
         OSError: the path cannot be opened.
     """
-    coeffs, name = _read_any(src, {"strict": strict, "max_pixels": max_pixels, "max_scans": max_scans,
-                                   "layout": layout})
+    coeffs, name = _read_src(src, _flags(strict, layout), max_pixels or 0, max_scans or 0)
     if coeffs.warnings:
         _warn(coeffs, name)
     return coeffs
@@ -251,11 +255,11 @@ def _default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _read_chunk(items: list, kwargs: dict) -> list:
+def _read_chunk(items: list, args: tuple) -> list:
     out = []
     for src in items:
         try:
-            out.append(_read_any(src, kwargs)[0])
+            out.append(_read_src(src, *args)[0])
         except Exception as e:  # noqa: BLE001 - handed back to the caller in order
             out.append(e)
     return out
@@ -278,16 +282,17 @@ def read_batch(srcs: Iterable[Source], *, threads: Optional[int] = None, errors:
     if unknown:
         raise TypeError(f"unexpected keyword arguments: {sorted(unknown)}")
     kwargs.update(read_kwargs)
+    args = (_flags(kwargs["strict"], kwargs["layout"]), kwargs["max_pixels"] or 0, kwargs["max_scans"] or 0)
     srcs = list(srcs)
     threads = _default_threads() if threads is None else int(threads)
     if threads < 1:
         raise ValueError("threads must be at least 1")
     if threads == 1 or len(srcs) <= 1:
-        results = _read_chunk(srcs, kwargs)
+        results = _read_chunk(srcs, args)
     else:
         chunk = max(1, min(16, len(srcs) // (threads * 4)))
         parts = [srcs[i: i + chunk] for i in range(0, len(srcs), chunk)]
-        results = [r for part in _pool(threads).map(_read_chunk, parts, [kwargs] * len(parts)) for r in part]
+        results = [r for part in _pool(threads).map(_read_chunk, parts, [args] * len(parts)) for r in part]
     for i, (src, r) in enumerate(zip(srcs, results)):
         name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else None
         if isinstance(r, BaseException):
