@@ -34,7 +34,11 @@ from harness import config, results, variants  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     args = config.build_parser().parse_args(argv)
     if args.summarize:
-        print(results.markdown(results.load_all(args.results_dir or results.RESULTS_DIR)), end="")
+        table = results.markdown(results.load_all(args.results_dir or results.RESULTS_DIR))
+        print(table, end="")
+        if args.update_readme:
+            changed = results.update_readme(HERE.parent / "README.md", table)
+            print(f"README.md {'updated' if changed else 'already up to date'}", file=sys.stderr)
         return 0
 
     import models  # noqa: PLC0415  (after sys.path set-up)

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "experiments" / "run.py"
 sys.path.insert(0, str(REPO / "experiments"))
 
-from harness import checkpoint, evaluate, schedule, variants  # noqa: E402
+from harness import checkpoint, evaluate, results as R, schedule, variants  # noqa: E402
 
 COLOURS = [(220, 40, 40), (40, 200, 60), (50, 70, 230)]
 
@@ -109,6 +109,18 @@ def test_crop_input_shifts_whole_cells():
     assert torch.equal(a, y[..., 2:6, 0:4]) and torch.equal(b, c[..., 1:3, 0:2])
     with pytest.raises(ValueError, match="multiple"):
         evaluate.crop_input((y, c), 48, (8, 0), 32)  # half an MCU: not a whole chroma block
+
+
+def test_update_readme_between_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{R.README_START}\nOLD\n{R.README_END}\noutro\n")
+    assert R.update_readme(readme, "| a |\n|---|\n| 1 |\n")
+    assert readme.read_text() == (f"intro\n{R.README_START}\n| a |\n|---|\n| 1 |\n"
+                                  f"{R.README_END}\noutro\n")
+    assert not R.update_readme(readme, "| a |\n|---|\n| 1 |")
+    (tmp_path / "plain.md").write_text("no markers\n")
+    with pytest.raises(ValueError, match="markers"):
+        R.update_readme(tmp_path / "plain.md", "x")
 
 
 # -- end to end ----------------------------------------------------------------------------------

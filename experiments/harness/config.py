@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--model-opt", action="append", metavar="KEY=VALUE", default=[],
       help="model option passed to models.create (repeatable), e.g. channels=64, gate=true, "
            "antialias=blur")
+    a("--update-readme", action="store_true",
+      help="with --summarize: also write the table between README.md's results-table markers")
     a("--list", action="store_true", help="list variants and exit")
     a("--summarize", action="store_true",
       help="print the README's markdown results table from the results files and exit")

@@ -156,3 +156,21 @@ def markdown(results: list[dict[str, Any]]) -> str:
         out += ["| " + " | ".join(row) + " |" for row in rows]
         out.append("")
     return "\n".join(out) + "\n"
+
+
+README_START, README_END = "<!-- results-table:start -->", "<!-- results-table:end -->"
+
+
+def update_readme(readme: str | Path, table: str) -> bool:
+    """Replace the text between the README's results-table markers with ``table``.
+    Returns whether the file changed; raises ValueError when the markers are missing."""
+    readme = Path(readme)
+    text = readme.read_text()
+    i, j = text.find(README_START), text.find(README_END)
+    if i < 0 or j < i:
+        raise ValueError(f"{readme}: no {README_START} ... {README_END} markers")
+    new = text[:i + len(README_START)] + "\n" + table.rstrip("\n") + "\n" + text[j:]
+    if new == text:
+        return False
+    readme.write_text(new)
+    return True
