@@ -8,6 +8,7 @@
  *   4. jc_decode to RGB, and native (no conversion)  -> output size consistent with the header
  *   5. jc_write of A (coding chosen from the input)   -> when it succeeds, re-reading the output
  *                                                       gives A's coefficients and tables
+ *   6. jc_read_file on the input written to a file    -> exactly A, or the same error
  *
  * Limits as libjpeg-turbo's own OSS-Fuzz targets: images over 1 megapixel and files over 100
  * scans are refused (the reader's max_pixels / max_scans). A broken invariant calls abort(), so
@@ -16,20 +17,17 @@
  * Built two ways (CMakeLists.txt, -DJC_FUZZ=ON): with clang's -fsanitize=fuzzer (libFuzzer
  * provides main), or linked with fuzz_mutate.c (a deterministic mutation driver, any compiler).
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jpegcoef.h"
 
-/* jc_read/jc_decode buffers go back with jc_release in libraries that pool them
- * (jpegcoef.h then defines JC_SUMMARY_LEN); jc_write's output is always freed with jc_free. */
-#ifdef JC_SUMMARY_LEN
+/* jc_read/jc_decode buffers go back to the library's pool; jc_write's output is freed. */
 #define RELEASE(p) jc_release(p)
-#else
-#define RELEASE(p) jc_free(p)
-#endif
 
 #define FUZZ_MAX_PIXELS (1u << 20)
 #define FUZZ_MAX_SCANS 100
@@ -95,7 +93,28 @@ static void check_error(const jc_info *info)
     fail("empty or unterminated error message");
 }
 
-/* Steps 1-5 on one input. */
+/* A private temporary file for step 6 (removed at exit). */
+static char tmp_path[64];
+static void remove_tmp(void) { if (tmp_path[0]) unlink(tmp_path); }
+static const char *input_file(const uint8_t *data, size_t size)
+{
+  FILE *f;
+  if (!tmp_path[0]) {
+    int fd;
+    snprintf(tmp_path, sizeof tmp_path, "/tmp/jpegcoef-fuzz-XXXXXX");
+    fd = mkstemp(tmp_path);
+    if (fd < 0)
+      fail("mkstemp");
+    close(fd);
+    atexit(remove_tmp);
+  }
+  f = fopen(tmp_path, "wb");
+  if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f))
+    fail("cannot write the temporary input file");
+  return tmp_path;
+}
+
+/* Steps 1-6 on one input. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   jc_decoder *d = decoder();
@@ -249,7 +268,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       if (out != NULL || !memchr(msg, 0, JC_MSG_LEN) || msg[0] == '\0')
         fail("write error path");
     }
-    RELEASE(a.data);
   }
+
+  /* 6. the same bytes from a file */
+  memset(&b, 0, sizeof b);
+  if (jc_read_file(d, input_file(data, size), 0, FUZZ_MAX_PIXELS, FUZZ_MAX_SCANS, &b) == 0) {
+    if (rc_a != 0 || b.data_size != a.data_size || b.num_warnings != a.num_warnings ||
+        memcmp(b.data, a.data, a.data_size))
+      fail("jc_read_file differs from jc_read");
+    RELEASE(b.data);
+  } else {
+    check_error(&b);
+    if (rc_a == 0 || strcmp(a.message, b.message))
+      fail("jc_read_file fails differently from jc_read");
+  }
+  if (rc_a == 0)
+    RELEASE(a.data);
   return 0;
 }
