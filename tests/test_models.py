@@ -271,19 +271,21 @@ def test_adaptive_pool_is_a_lowpass_and_strided_equals_dense():
 
 @pytest.mark.parametrize("mode", ["blur", "adaptive"])
 def test_every_model_takes_antialias(mode):
+    """Every name builds with its strided layers replaced by the AA pool (filter size option
+    honoured); a few representative ones also run a forward (the rest share their blocks)."""
     from models.layers import AdaptiveBlurPool, BlurPool
     kind = BlurPool if mode == "blur" else AdaptiveBlurPool
     for name in models.names():
         model = models.create(name, num_classes=10, antialias=mode, aa_size=4).eval()
         pools = [m for m in model.modules() if isinstance(m, kind)]
         assert pools and all(p.kernel_size == 4 for p in pools), name
-        assert not [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)
-                    and m.stride != (1, 1) and not isinstance(m, torch.nn.ConvTranspose2d)
-                    and m not in {getattr(p, "weight_conv", None) for p in pools}
-                    and m.kernel_size != (7, 7)], f"{name}: strided conv left"
-        with torch.no_grad():
-            x = model.example_input(1, size=32)
-            assert model(x).shape == (1, 10)
+        inner = {id(getattr(p, "weight_conv", None)) for p in pools}
+        strided = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)
+                   and m.stride != (1, 1) and id(m) not in inner and m.kernel_size != (7, 7)]
+        assert not strided, f"{name}: strided conv left: {strided[:2]}"
+        if name in ("resnet50", "downsampling", "late_concat_rfa_thinner", "hilo"):
+            with torch.no_grad():
+                assert model(model.example_input(1, size=32)).shape == (1, 10)
 
 
 def test_summary_and_cli(capsys):
