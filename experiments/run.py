@@ -6,11 +6,20 @@
     python experiments/run.py --variant dctnet_gate --epochs 6 --resume
     torchrun --nproc_per_node=2 experiments/run.py --variant resnet50 --data /data/imagenette
     python experiments/run.py --summarize             # markdown table of experiments/results
-    python experiments/run.py --list                  # variant names
+    python experiments/run.py --summarize --update-readme   # ... and into README.md
+    python experiments/run.py --list                  # variant names and aliases
 
-Without ``--data`` the embedded synthetic dataset is generated on first use and a short
-schedule is used (see ``harness/config.py``). Results go to
-``experiments/results/<variant>-<dataset>-<time>.json`` (schema: ``harness/results.py``).
+Without ``--data`` the embedded synthetic dataset is generated on first use (10 classes,
+1200 train / 400 val JPEGs of 64-96 px) and the short ``synthetic`` schedule is used: crop
+64 px, 2 epochs, batch 32, SGD momentum 0.9, lr 0.05 with 0.5 epoch warm-up then cosine,
+weight decay 5e-5, label smoothing 0.1, gradient-norm clip 2, zero-initialised residual
+branches (see ``harness/config.py``). With ``--data`` the ``imagenet`` profile applies (the
+model's own input size, 90 epochs, ...). Results go to
+``experiments/results/<variant>-<dataset>-<time>.json`` (schema: ``harness/results.py``),
+logs to ``experiments/runs/`` and checkpoints to ``experiments/checkpoints/``.
+
+The committed results under ``experiments/results/`` come from
+``nice python experiments/run.py --variant all --no-progress`` on the project's shared 2-core CPU.
 """
 from __future__ import annotations
 

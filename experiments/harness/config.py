@@ -15,7 +15,7 @@ from typing import Any
 #: The default schedules. ``crop=None`` means the model's own (paper) input size.
 PROFILES: dict[str, dict[str, Any]] = {
     "synthetic": {
-        "epochs": 3, "batch_size": 32, "crop": 64, "lr": 0.05, "momentum": 0.9,
+        "epochs": 2, "batch_size": 32, "crop": 64, "lr": 0.05, "momentum": 0.9,
         "weight_decay": 5e-5, "warmup_epochs": 0.5, "label_smoothing": 0.1, "workers": 0,
         "gate_lambda": 0.05, "eval_every": 0, "clip_grad": 2.0,
         # jpegcoef.datasets.synthetic() knobs: images of 64-96 px so that a 64 px crop (DCT:
