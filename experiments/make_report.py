@@ -219,9 +219,10 @@ for r in hl:
                label=f"measured at {h['threshold']}")
     ax.set_xlabel("threshold"); ax.set_ylabel("%"); ax.grid(alpha=0.3)
     ax2 = ax.twinx()
-    ax2.plot(t, [s["avg_macs"] / 1e6 for s in h["sweep"]], "r-", label="average MMACs")
+    ax2.plot(t, [s["avg_macs"] / 1e6 for s in h["sweep"]], "r-", label="average MMACs (right)")
     ax2.set_ylabel("average MMACs / image", color="r")
-    ax.legend(loc="lower left", fontsize=8)
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [x.get_label() for x in handles], loc="center left", fontsize=8)
     ax.set_title(f"hilo on {r['dataset']['name']}: exit rate {100 * h['early_exit_rate']:.0f}% "
                  f"at {h['threshold']}, {h['avg_macs'] / 1e6:.0f} of {h['macs_full'] / 1e6:.0f} MMACs")
     show(fig)"""
