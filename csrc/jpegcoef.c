@@ -453,16 +453,6 @@ static void jc_transpose_rows(jc_decoder *d, jc_barray *a, JDIMENSION upto)
   }
   if (upto > a->transposed)
     a->transposed = upto;
-  if (a->ring && upto < a->Hb) {
-    /* Ask for the output lines of the next iMCU row now (write intent), so that they arrive
-     * while libjpeg decodes that row: the transposed stores then hit cache instead of
-     * stalling on 64 scattered read-for-ownership misses per row. */
-    size_t bytes = (size_t)a->ring * a->Wb * sizeof(int16_t), off;
-    const char *base = (const char *)(dst + (size_t)upto * a->Wb);
-    for (k = 0; k < DCTSIZE2; k++)
-      for (off = 0; off < bytes; off += 64)
-        __builtin_prefetch(base + k * plane * sizeof(int16_t) + off, 1, 3);
-  }
 }
 
 /* channels layout: rows [r0, r1) that libjpeg never decoded are zero in the output */
