@@ -7,7 +7,11 @@ a plain list of files (Python list of paths or ``(path, label)`` pairs, or a tex
 * DCT formats (``gueguen``, ``dctnet``), default augmentation: read the coefficients (entropy
   decode only), bring the file to 4:2:0 (:func:`jpegcoef.formats.to_420`; its kind is counted),
   then, training: a random crop on the 16-pixel MCU grid and a random horizontal flip, both
-  lossless in the DCT domain; evaluation: the centre crop. An image smaller than the crop is
+  lossless in the DCT domain; evaluation: the centre crop. ``crop`` must be a multiple of 16;
+  crop positions are multiples of 16 pixels inside the image's whole MCUs, and there is no
+  scale augmentation (that needs pixels: ``augment="rgb-reencode"``). Files whose MCU divides
+  16 (4:4:4, 4:2:2, 4:4:0, gray, RGB) are cropped first and only the crop is converted; the
+  hot path is one gather per component (:meth:`Format.host_window`). An image smaller than the crop is
   padded with zero blocks (zero coefficients = flat mid-grey, 128) around it, centred: it is
   not rescaled (rescaling is not a lossless DCT operation; use ``jpegcoef prepare`` to resize a
   dataset once).
