@@ -49,6 +49,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from torch.utils.data import get_worker_info
 
 from .coefficients import Coefficients, Component
 
@@ -320,7 +321,12 @@ def load_stats(stats: Union[None, str, os.PathLike, Mapping]) -> tuple[np.ndarra
 # ------------------------------------------------------------------------------------------------
 # Formats
 # ------------------------------------------------------------------------------------------------
+_TORCH_DTYPES = {np.int16: torch.int16, np.uint16: torch.uint16, np.uint8: torch.uint8,
+                 np.float32: torch.float32}
+
+
 def _stack(samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    in_worker = get_worker_info() is not None
     if not samples:
         raise ValueError("cannot collate an empty list of samples")
     keys = samples[0].keys()
@@ -330,7 +336,12 @@ def _stack(samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tenso
         shapes = {a.shape for a in arrs}
         if len(shapes) != 1:
             raise ValueError(f"samples differ in shape for {k!r}: {sorted(shapes)} (crop them to one size)")
-        out[k] = torch.from_numpy(np.stack(arrs))
+        if in_worker:  # stack straight into shared memory, as default_collate does (no extra copy)
+            t = torch.empty((len(arrs),) + arrs[0].shape, dtype=_TORCH_DTYPES[arrs[0].dtype.type]).share_memory_()
+            np.stack(arrs, out=t.numpy())
+            out[k] = t
+        else:
+            out[k] = torch.from_numpy(np.stack(arrs))
     return out
 
 
