@@ -277,10 +277,8 @@ def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
         ya = 0.299 * r + 0.587 * g + 0.114 * b
         cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b
         cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b
-        planes = [(ya, 1.0), (cb, 0.5), (cr, 0.5)]
-        ys = _to_int16(_fit(ya, 2 * my, 2 * mx))
-        y = Component(ys, _ONES, (2, 2))
-        chroma = [_resample_axis(_resample_axis(p, 0, s), 1, s) for p, s in planes[1:]]
+        y = Component(_to_int16(_fit(ya, 2 * my, 2 * mx)), _ONES, (2, 2))
+        chroma = [_resample_axis(_resample_axis(p, 0, 0.5), 1, 0.5) for p in (cb, cr)]
     else:
         y0 = c.components[0]
         if samp[0] == (hmax, vmax):
