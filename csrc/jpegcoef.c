@@ -4,15 +4,19 @@
  * How the coefficients get out without a copy: after jpeg_create_decompress the memory manager's
  * request_virt_barray / realize_virt_arrays / access_virt_barray are replaced. The coefficient
  * controller of jpeg_read_coefficients only touches its whole-image block arrays through these,
- * so each component's array is backed by one contiguous region of a single malloc'd buffer
- * (rows of Wb blocks, natural order: exactly the (Hb, Wb, 8, 8) layout), which is handed to the
- * caller. Rows are zeroed just before their first access (libjpeg asks for pre-zeroed arrays:
+ * so each component's array is backed by one contiguous region of a single buffer (rows of Wb
+ * blocks, natural order: exactly the (Hb, Wb, 8, 8) layout), which is handed to the caller;
+ * buffers the caller gives back (jc_release) are pooled and reused, so a batch of results
+ * alive at once does not pay the kernel's page faults again and again. Rows are zeroed just before their first access (libjpeg asks for pre-zeroed arrays:
  * its Huffman decoder only writes non-zero coefficients), and rows never accessed (truncated
  * multi-scan files) are zeroed at the end, so no uninitialised memory ever escapes.
  * In the channels layout libjpeg decodes into a scratch buffer reused by the decoder and the
  * blocks are transposed into the (64, Hb, Wb) output: for single-scan files the scratch is a
  * ring holding one iMCU row per component (cache-resident), each row transposed as soon as
  * libjpeg moves to the next; for multi-scan files a whole-image scratch, transposed at the end.
+ * The transposes are 8x8 int16 register transposes (SSE2; AVX2 when the CPU has it).
+ * Measured with callgrind on 40 corpus images: blocks executes the same instructions as a bare
+ * jpeg_read_coefficients loop (+0.03%), channels +4.7% (the transposes).
  */
 #define _POSIX_C_SOURCE 200809L   /* posix_memalign, O_CLOEXEC under -std=c99 */
 #include <errno.h>
