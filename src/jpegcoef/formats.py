@@ -450,9 +450,10 @@ class Format:
         key = str(device)
         if key not in self._cache:
             b: dict[str, torch.Tensor] = {}
-            if self.kind == "rgb":
-                b["mean"] = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
-                b["std"] = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+            if self.kind == "rgb":  # (x / 255 - mean) / std = x * scale - shift
+                mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+                b["scale"] = (1.0 / (255.0 * std)).view(1, 3, 1, 1).to(device)
+                b["shift"] = (mean / std).view(1, 3, 1, 1).to(device)
             else:
                 ci = list(self._host_c_index())
                 b["yi"] = torch.tensor(self.y_index, device=device)
@@ -461,8 +462,8 @@ class Format:
                 idx = {"y": list(self.y_index), "cb": [64 + i for i in self.c_index],
                        "cr": [128 + i for i in self.c_index]}
                 for k, ix in idx.items():
-                    b[k + "_mean"] = torch.tensor(mean[ix], device=device).view(1, -1, 1, 1)
-                    b[k + "_std"] = torch.tensor(std[ix], device=device).view(1, -1, 1, 1)
+                    b[k + "_std"] = torch.tensor(std[ix], device=device)
+                    b[k + "_shift"] = torch.tensor(mean[ix] / std[ix], device=device).view(1, -1, 1, 1)
                 if self.kind == "dctnet" and self.upsample == "dct":
                     m = torch.tensor(upsample_matrix(), dtype=torch.float32, device=device)
                     # conv weight (64*4, 64, 1, 1) with output channel 4*c + 2*dy + dx (pixel_shuffle order)
@@ -473,30 +474,54 @@ class Format:
         return self._cache[key]
 
     def device(self, batch: Mapping[str, torch.Tensor]):
-        """Model input from a collated batch, computed on the batch's device."""
+        """Model input from a collated batch, computed on the batch's device.
+
+        Dequantise and normalise are one fused scale (``q / std`` per image and channel) and
+        shift (``mean / std``), written straight into the preallocated output; the chroma
+        repeat writes through a strided view (no intermediate copies)."""
         if self.kind == "rgb":
             x = batch["rgb"]
             b = self._buffers(x.device)
-            return (x.float() - b["mean"]) / b["std"]
+            return x.to(torch.float32).mul_(b["scale"]).sub_(b["shift"])
         y = batch["y"]
-        b = self._buffers(y.device)
-        q = batch["q"].to(device=y.device, dtype=torch.float32)
-        yd = y.float() * q[:, 0, b["yi"]][:, :, None, None]
-        cbd = batch["cb"].float() * q[:, 1, b["ci"]][:, :, None, None]
-        crd = batch["cr"].float() * q[:, 2, b["ci"]][:, :, None, None]
-        if self.kind == "dctnet" and self.upsample == "dct":
+        dev = y.device
+        b = self._buffers(dev)
+        q = batch["q"].to(device=dev, dtype=torch.float32)
+        n, cy, hy, wy = y.shape
+
+        def norm(x: torch.Tensor, row: int, index: torch.Tensor, key: str, out: torch.Tensor) -> None:
+            scale = (q[:, row, index] / b[key + "_std"])[:, :, None, None] if row >= 0 \
+                else (1.0 / b[key + "_std"])[None, :, None, None]
+            out.copy_(x)  # int16 -> float32 (a mixed-dtype out= product is far slower)
+            out.mul_(scale).sub_(b[key + "_shift"])
+
+        if self.kind == "gueguen":
+            cb = batch["cb"]
+            cc = cb.shape[1]
+            yo = torch.empty(y.shape, dtype=torch.float32, device=dev)
+            co = torch.empty((n, 2 * cc) + tuple(cb.shape[2:]), dtype=torch.float32, device=dev)
+            norm(y, 0, b["yi"], "y", yo)
+            norm(cb, 1, b["ci"], "cb", co[:, :cc])
+            norm(batch["cr"], 2, b["ci"], "cr", co[:, cc:])
+            return yo, co
+        cc = len(self.c_index)
+        out = torch.empty((n, cy + 2 * cc, hy, wy), dtype=torch.float32, device=dev)
+        norm(y, 0, b["yi"], "y", out[:, :cy])
+        if self.upsample == "dct":
+            cbd = batch["cb"].float() * q[:, 1, b["ci"]][:, :, None, None]
+            crd = batch["cr"].float() * q[:, 2, b["ci"]][:, :, None, None]
             up = torch.nn.functional.conv2d(torch.cat([cbd, crd]), b["up"])
             up = torch.nn.functional.pixel_shuffle(up, 2)[:, b["c_sel"]]
-            cbd, crd = up.chunk(2)
-        yn = (yd - b["y_mean"]) / b["y_std"]
-        cbn = (cbd - b["cb_mean"]) / b["cb_std"]
-        crn = (crd - b["cr_mean"]) / b["cr_std"]
-        if self.kind == "gueguen":
-            return yn, torch.cat([cbn, crn], 1)
-        if self.upsample == "repeat":
-            cbn = cbn.repeat_interleave(2, 2).repeat_interleave(2, 3)
-            crn = crn.repeat_interleave(2, 2).repeat_interleave(2, 3)
-        return torch.cat([yn, cbn, crn], 1)
+            cbu, cru = up.chunk(2)
+            norm(cbu, -1, b["ci"], "cb", out[:, cy:cy + cc])
+            norm(cru, -1, b["ci"], "cr", out[:, cy + cc:])
+            return out
+        h, w = batch["cb"].shape[2:]
+        small = torch.empty((n, 2 * cc, h, w), dtype=torch.float32, device=dev)
+        norm(batch["cb"], 1, b["ci"], "cb", small[:, :cc])
+        norm(batch["cr"], 2, b["ci"], "cr", small[:, cc:])
+        out[:, cy:].view(n, 2 * cc, h, 2, w, 2).copy_(small[:, :, :, None, :, None].expand(n, 2 * cc, h, 2, w, 2))
+        return out
 
     def __call__(self, samples: Sequence[Union[Coefficients, np.ndarray]]):
         """Convenience: host + collate + device for a list of images (on CPU)."""
