@@ -21,8 +21,11 @@ Each (pipeline, workers) loader is built once (persistent workers) and warmed up
 then ``rounds`` timed epochs run, pipelines interleaved round-robin so that load from other
 processes hits all of them alike. Reported per pipeline: the median over rounds of images per
 wall-clock second and of images per CPU-second (user + system time of the main process and its
-workers, from /proc: the per-core rate, robust when other jobs share the machine). The target
-is judged on the per-core rate. The machine's load average is recorded. Also measured: the DCT pipeline's per-file cost by file layout (what
+workers, from /proc: the per-core rate, robust when other jobs share the machine), with and
+without the CPU time of the device step. The target is judged per core on the issue's
+definition: the DCT pipeline without its device step (dequantise/normalise run on the
+accelerator) against the RGB pipeline with its normalisation; the symmetric ratios (both with,
+both without the device step) are printed beside it. The machine's load average is recorded. Also measured: the DCT pipeline's per-file cost by file layout (what
 converting 4:4:4, 4:2:2, gray... costs) and the cost of the decode + re-encode fallback.
 
 Writes ``<out>/pipeline-<corpus>-<UTC time>.json`` and prints rates and ratios side by side.
@@ -75,18 +78,22 @@ def _pids(loader) -> list[int]:
     return [os.getpid()] + [w.pid for w in workers]
 
 
-def epoch(loader) -> tuple[int, float, float]:
-    """Images, wall seconds and CPU seconds (main process + workers) for one pass, device step
-    (CPU) included. CPU seconds give the per-core rate even when other jobs share the CPUs."""
+def epoch(loader) -> tuple[int, float, float, float]:
+    """Images, wall seconds, CPU seconds (main process + workers) and CPU seconds of the device
+    step (``format.device`` run on the CPU, in the main process) for one pass. CPU seconds give
+    the per-core rate even when other jobs share the CPUs."""
     n = 0
+    dev = 0.0
     pids = _pids(loader)
     c0 = _cpu_seconds(pids)
     t = time.perf_counter()
     for inputs, labels in loader:
+        d0 = time.process_time()
         loader.to_device(inputs, "cpu")
+        dev += time.process_time() - d0
         n += len(labels)
     wall = time.perf_counter() - t
-    return n, wall, _cpu_seconds(pids) - c0
+    return n, wall, _cpu_seconds(pids) - c0, dev
 
 
 def conversion_costs(files: list[Path], crop: int, repeats: int = 3) -> dict:
@@ -166,6 +173,8 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     rates: dict = defaultdict(list)
     cpu_rates: dict = defaultdict(list)
+    host_rates: dict = defaultdict(list)  # per CPU-second without the device step
+    device_ms: dict = defaultdict(list)  # CPU ms per image of the device step
     bytes_per_image: dict = {}
     skipped: dict = {}
     kinds: dict = {}
@@ -182,9 +191,11 @@ def main(argv=None) -> int:
         for r in range(args.rounds):
             order = args.pipelines[r % len(args.pipelines):] + args.pipelines[: r % len(args.pipelines)]
             for name in order:
-                n, dt, cpu = epoch(loaders[name])
+                n, dt, cpu, dev = epoch(loaders[name])
                 rates[(name, workers)].append(n / dt)
                 cpu_rates[(name, workers)].append(n / cpu)
+                host_rates[(name, workers)].append(n / max(cpu - dev, 1e-9))
+                device_ms[(name, workers)].append(dev / n * 1e3)
                 print(f"  round {r} workers={workers} {name:15s} {n / dt:8.1f} img/s wall "
                       f"{n / cpu:8.1f} img/CPU-s", flush=True)
         for name, loader in loaders.items():
@@ -200,6 +211,8 @@ def main(argv=None) -> int:
     for (name, workers), rs in rates.items():
         rows.append({"pipeline": name, "workers": workers, "images_per_s": round(statistics.median(rs), 1),
                      "images_per_cpu_s": round(statistics.median(cpu_rates[(name, workers)]), 1),
+                     "images_per_cpu_s_host_only": round(statistics.median(host_rates[(name, workers)]), 1),
+                     "device_step_cpu_ms_per_image": round(statistics.median(device_ms[(name, workers)]), 3),
                      "rounds_wall": [round(v, 1) for v in rs],
                      "rounds_cpu": [round(v, 1) for v in cpu_rates[(name, workers)]],
                      "bytes_per_image": bytes_per_image[name]})
@@ -213,14 +226,21 @@ def main(argv=None) -> int:
                                      for name in args.pipelines if (name, workers) in table}
         return out
 
-    ratios, cpu_ratios = ratio_table(rates), ratio_table(cpu_rates)
+    ratios, cpu_ratios, host_ratios = ratio_table(rates), ratio_table(cpu_rates), ratio_table(host_rates)
+    # the issue's definition: DCT = read, crop, flip, select, collate (dequantise/normalise run on
+    # the accelerator); RGB = decode, RandomResizedCrop, flip, normalise (normalise on the CPU)
+    issue_ratios = {}
+    for w in args.workers:
+        if ("dct24", w) in host_rates and ("rgb", w) in cpu_rates:
+            issue_ratios[str(w)] = round(statistics.median(host_rates[("dct24", w)])
+                                         / statistics.median(cpu_rates[("rgb", w)]), 2)
     # how much of the DCT pipeline's CPU time is the entropy decode (jpegcoef.read) alone
     layouts = {k: v for k, v in conv.items() if "read_ms" in v}
     n_files = sum(v["files"] for v in layouts.values())
     read_ms = sum(v["read_ms"] * v["files"] for v in layouts.values()) / max(n_files, 1)
     read_share = {str(w): round(read_ms / (1000 / statistics.median(cpu_rates[("dct24", w)])), 2)
                   for w in args.workers if ("dct24", w) in cpu_rates}
-    met = {w: r.get("dct24", 0) >= TARGET for w, r in cpu_ratios.items()}
+    met = {w: r >= TARGET for w, r in issue_ratios.items()}
     result = {
         "benchmark": "pipeline",
         "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
@@ -233,7 +253,10 @@ def main(argv=None) -> int:
                     "loadavg_before": [round(v, 2) for v in load_before],
                     "loadavg_after": [round(v, 2) for v in load_after]},
         "results": rows, "ratio_vs_rgb_wall": ratios, "ratio_vs_rgb_per_core": cpu_ratios,
-        "target": {"dct24_over_rgb_per_core": TARGET, "met": met},
+        "ratio_vs_rgb_per_core_host_only": host_ratios,
+        "ratio_issue_definition_per_core": issue_ratios,
+        "target": {"dct24_over_rgb_per_core": TARGET, "judged_on": "ratio_issue_definition_per_core",
+                   "met": met},
         "file_layouts": kinds.get("dct24", {}), "skipped": skipped.get("dct24", {}),
         "conversion_costs": conv,
         "read_ms_mean": round(read_ms, 3), "dct24_cpu_share_of_read": read_share,
@@ -262,9 +285,15 @@ def main(argv=None) -> int:
     print("\nper file layout (DCT pipeline, ms/img):")
     for kind, v in conv.items():
         print(f"  {kind:26s} {json.dumps(v)}")
+    print("\nper core (images per CPU-second), dct24 / rgb:")
+    for w in args.workers:
+        if str(w) in issue_ratios:
+            print(f"  workers={w}: both with the device step on CPU {cpu_ratios[str(w)]['dct24']}x; "
+                  f"both host only {host_ratios[str(w)]['dct24']}x; issue's definition (DCT host only, "
+                  f"RGB with normalise) {issue_ratios[str(w)]}x; wall clock {ratios[str(w)]['dct24']}x")
     for w, ok in met.items():
-        print(f"{'PASS' if ok else 'FAIL'}: dct24 >= {TARGET}x rgb per core (images per CPU-second) at "
-              f"workers={w}: {cpu_ratios[w].get('dct24')}x (wall clock: {ratios[w].get('dct24')}x)")
+        print(f"{'PASS' if ok else 'FAIL'}: dct24 >= {TARGET}x rgb per core (issue's definition) at "
+              f"workers={w}: {issue_ratios[w]}x")
     print(f"wrote {path}")
     return 0
 
