@@ -24,8 +24,19 @@ mkdir -p experiments/results "$B/artifacts" "$B/corpus"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1
 
+# what is tested, recorded when it is built (other engineers may change the tree during the run)
+build_commit=$(git rev-parse HEAD)
+build_sha=$(sha256sum csrc/jpegcoef.c | cut -d' ' -f1)
+build_dirty=$( [ -n "$(git status --porcelain csrc/)" ] && echo true || echo false)
+build_time=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
 cmake -S . -B "$B/gcc" -DJC_SANITIZE=ON -DJC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 2
 cmake --build "$B/gcc" --target fuzz_mutate >/dev/null || exit 2
+if [ "$LF_SECONDS" -gt 0 ] && command -v clang >/dev/null; then   # built now: same sources
+  cmake -S . -B "$B/clang" -DCMAKE_C_COMPILER=clang -DJC_SANITIZE=ON -DJC_FUZZ=ON \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+    cmake --build "$B/clang" --target fuzz_read_libfuzzer >/dev/null || exit 2
+fi
 
 cmd=(nice -n 15 "$B/gcc/fuzz_mutate" -n "$INPUTS" -seed "$SEED" -timeout 20 -progress 100000
      -dict csrc/fuzz/jpeg.dict -artifacts "$B/artifacts" csrc/fuzz/seeds)
@@ -38,9 +49,6 @@ tail -3 "$B/mutate.log" >&2
 
 rc_l=-1; lf_line=""; lf_cmd=""
 if [ "$LF_SECONDS" -gt 0 ] && command -v clang >/dev/null; then
-  cmake -S . -B "$B/clang" -DCMAKE_C_COMPILER=clang -DJC_SANITIZE=ON -DJC_FUZZ=ON \
-        -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-    cmake --build "$B/clang" --target fuzz_read_libfuzzer >/dev/null
   lf=("$B/clang/fuzz_read_libfuzzer" -max_total_time="$LF_SECONDS" -timeout=20 -rss_limit_mb=4096
       -dict=csrc/fuzz/jpeg.dict -seed=$SEED -artifact_prefix="$B/artifacts/" -print_final_stats=1
       "$B/corpus" csrc/fuzz/seeds)
@@ -52,9 +60,10 @@ if [ "$LF_SECONDS" -gt 0 ] && command -v clang >/dev/null; then
   tail -3 "$B/libfuzzer.log" >&2
 fi
 
-python3 - "$out" "$B" "$rc_m" "$rc_l" "$((t1 - t0))" "${cmd[*]}" "$lf_cmd" "$lf_line" <<'EOF'
-import hashlib, json, pathlib, platform, re, subprocess, sys
-out, b, rc_m, rc_l, secs, cmd, lf_cmd, lf_line = sys.argv[1:]
+python3 - "$out" "$B" "$rc_m" "$rc_l" "$((t1 - t0))" "${cmd[*]}" "$lf_cmd" "$lf_line" \
+  "$build_commit" "$build_sha" "$build_dirty" "$build_time" <<'EOF'
+import json, pathlib, platform, re, subprocess, sys
+out, b, rc_m, rc_l, secs, cmd, lf_cmd, lf_line, commit, sha, dirty, built = sys.argv[1:]
 b = pathlib.Path(b)
 mutate = {}
 try:
@@ -69,15 +78,14 @@ if lf_cmd:
     lf = {"command": lf_cmd, "exit_status": int(rc_l), "runs": int(m.group(1)) if m else None,
           "seconds": int(m.group(2)) if m else None, "final_stats": {k: int(v) for k, v in stats.items()},
           "last_lines": lf_line.strip(), "clean": int(rc_l) == 0}
-git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
-src = pathlib.Path("csrc/jpegcoef.c").read_bytes()
 cc = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 rec = {
     "what": "fuzz_read.c (jc_read both layouts + strict + header-only, jc_decode rgb/native, "
-            "jc_write + read-back) under ASan+UBSan+LSan; limits 1 MP, 100 scans",
-    "git_commit": git("rev-parse", "HEAD"),
-    "jpegcoef_c_sha256": hashlib.sha256(src).hexdigest(),
-    "jpegcoef_c_uncommitted_changes": bool(git("status", "--porcelain", "csrc/jpegcoef.c")),
+            "jc_write + read-back, jc_read_file) under ASan+UBSan+LSan; limits 1 MP, 100 scans",
+    "built_at": built,
+    "git_commit": commit,
+    "jpegcoef_c_sha256": sha,
+    "csrc_uncommitted_changes": dirty == "true",
     "libjpeg_turbo": subprocess.run(["pkg-config", "--modversion", "libjpeg"], capture_output=True, text=True).stdout.strip(),
     "compiler": cc, "machine": platform.machine(),
     "mutation_driver": {"command": cmd, "exit_status": int(rc_m), "wall_seconds": int(secs),
