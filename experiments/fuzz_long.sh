@@ -2,10 +2,11 @@
 # Long fuzz run of the C reader under AddressSanitizer + UndefinedBehaviorSanitizer +
 # LeakSanitizer, logged to experiments/results/fuzz-long-<UTC time>.json.
 #
-#   experiments/fuzz_long.sh [INPUTS] [LIBFUZZER_SECONDS]
+#   experiments/fuzz_long.sh [INPUTS] [LIBFUZZER_SECONDS] [SEED]
 #
 # 1. fuzz_mutate (csrc/fuzz/fuzz_mutate.c): INPUTS deterministic mutations (default 1,000,000)
-#    of the seed corpus csrc/fuzz/seeds/ with the marker dictionary, seed 20261122.
+#    of the seed corpus csrc/fuzz/seeds/ with the marker dictionary (SEED default 20261122;
+#    another seed gives other inputs).
 # 2. If clang is installed and LIBFUZZER_SECONDS > 0 (default 600): the libFuzzer target
 #    fuzz_read_libfuzzer, coverage-guided, for that long (corpus in build/fuzz-long/corpus).
 # Both with the fuzz target's limits (1 megapixel, 100 scans) and a 20 s per-input timeout.
@@ -15,7 +16,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 INPUTS=${1:-1000000}
 LF_SECONDS=${2:-600}
-SEED=20261122
+SEED=${3:-20261122}
 B=build/fuzz-long
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=experiments/results/fuzz-long-$stamp.json
