@@ -29,12 +29,12 @@ def rss_bytes() -> int:
 
 def workload(rounds: int) -> tuple[int, int]:
     """``rounds`` x 8 reads, 2 of each 8 failing. Returns (reads, failures)."""
-    good = [(DATA / f).read_bytes() for f in ("gen-7x9.jpg", "gen-1x1.jpg", "gen-250x3.jpg",
-                                              "pillow-icc-after-SOF.jpg")]
+    good = [(DATA / f).read_bytes() for f in ("gen-7x9.jpg", "gen-1x1.jpg", "gen-250x3.jpg")]
+    good.append(DATA / "pillow-icc-after-SOF.jpg")           # a path: read by the C library
     progressive = (DATA / "ijg-testimgp-progressive.jpg").read_bytes()
     failing = [
         ((DATA / "bad-truncated-in-header.jpg").read_bytes(), {}),           # libjpeg error, header
-        ((DATA / "bad-not-a-jpeg.jpg").read_bytes(), {}),                    # not a JPEG
+        (DATA / "bad-not-a-jpeg.jpg", {}),                                   # not a JPEG, by path
         ((DATA / "bad-huge-dimensions.jpg").read_bytes(), {}),               # max_pixels
         ((DATA / "bad-truncated-mid-scan.jpg").read_bytes()[:1500], {"strict": True}),  # in scan
         (progressive, {"max_scans": 3}),                                     # max_scans, mid-file
@@ -50,7 +50,7 @@ def workload(rounds: int) -> tuple[int, int]:
                 c = jpegcoef.read(data, layout="channels" if k % 2 else "blocks")
             if r % 8 == 1:
                 jpegcoef.write(c)
-                jpegcoef.decode_rgb(batch[0])
+                jpegcoef.decode_rgb(batch[1])
         reads += 6
         for data, kwargs in (failing[r % len(failing)], failing[(r + 3) % len(failing)]):
             try:

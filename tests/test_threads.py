@@ -1,8 +1,8 @@
 """Thread safety: concurrent reads give exactly the serial results.
 
 8 threads each read the whole bundled corpus (every edge case, including the failing ones, plus
-damaged copies) in their own shuffled order, at the same time, in both layouts; read_batch on 8
-threads likewise. Every result must equal the serial read of the same input: coefficients,
+damaged copies) in their own shuffled order, at the same time, in both layouts, from bytes and
+from paths (files are then read in C); read_batch on 8 threads likewise. Every result must equal the serial read of the same input: coefficients,
 quantisation tables, header fields, warnings, or the same error message.
 """
 
@@ -35,8 +35,8 @@ def corpus() -> list[bytes]:
     return files + damaged
 
 
-def summary(data: bytes, layout: str):
-    """What a read gives, as comparable values (arrays compared separately)."""
+def summary(data, layout: str):
+    """What a read of bytes or a path gives, as comparable values (arrays compared separately)."""
     try:
         c = jpegcoef.read(data, layout=layout)
     except JpegError as e:
@@ -59,8 +59,12 @@ def same(a, b) -> bool:
         for p, q in zip(x.components, y.components))
 
 
-def test_concurrent_reads_equal_serial_reads():
+def test_concurrent_reads_equal_serial_reads(tmp_path):
     items = corpus()
+    paths = []
+    for i, data in enumerate(items):
+        paths.append(tmp_path / f"{i}.jpg")
+        paths[-1].write_bytes(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jpegcoef.JpegWarning)
         serial = {layout: [summary(d, layout) for d in items] for layout in ("blocks", "channels")}
@@ -78,8 +82,9 @@ def test_concurrent_reads_equal_serial_reads():
                 start.wait()
                 for k, i in enumerate(order):
                     layout = ("blocks", "channels")[(t + k) % 2]
-                    if not same(summary(items[i], layout), serial[layout][i]):
-                        mismatches.append((t, i, layout))
+                    src = paths[i] if (t + k) % 3 == 0 else items[i]
+                    if not same(summary(src, layout), serial[layout][i]):
+                        mismatches.append((t, i, layout, type(src).__name__))
             except BaseException as e:  # noqa: BLE001 - reported by the main thread
                 errors.append(e)
 
@@ -92,11 +97,17 @@ def test_concurrent_reads_equal_serial_reads():
         assert not mismatches, mismatches[:10]
 
 
-def test_read_batch_on_8_threads_equals_serial():
+def test_read_batch_on_8_threads_equals_serial(tmp_path):
     items = corpus()
     order = list(range(len(items)))
     random.Random(1).shuffle(order)
-    shuffled = [items[i] for i in order]
+    shuffled = []
+    for k, i in enumerate(order):          # every other input as a path
+        if k % 2:
+            shuffled.append(tmp_path / f"{i}.jpg")
+            shuffled[-1].write_bytes(items[i])
+        else:
+            shuffled.append(items[i])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jpegcoef.JpegWarning)
         for layout in ("blocks", "channels"):
