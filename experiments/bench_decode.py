@@ -205,6 +205,26 @@ PEERS = {
 OUT_OF_PROCESS = {"jpeg2dct", "torchjpeg"}
 
 
+def _jpegcoef_from_path(layout: str):
+    def factory(paths, blobs):
+        jc = import_jpegcoef()
+        names = [str(p) for p in paths]
+
+        def run(i):
+            jc.read(names[i], layout=layout)
+        return run
+    return factory
+
+
+# jpegcoef run exactly like the out-of-process peers (alone in a worker, one image after the
+# other): the like-for-like partner of jpeg2dct and torchjpeg, which cannot run interleaved.
+OWN_PROCESS = {
+    f"jpegcoef.read.path.{lay}.own": (f"jpegcoef.read(path, layout='{lay}') (own process)",
+                                      "coef", "path", "jpegcoef", _jpegcoef_from_path(lay))
+    for lay in ("blocks", "channels")}
+WORKERS = {**{k: PEERS[k] for k in OUT_OF_PROCESS}, **OWN_PROCESS}
+
+
 def peer_method(key: str, paths, blobs) -> Method | Unavailable:
     """Build an in-process peer row, or say why it is not available."""
     label, kind, source, dist, factory = PEERS[key]
@@ -415,13 +435,13 @@ def worker_main(name: str, listfile: str) -> int:
     """Serve one peer: print a JSON 'ready' line, then one JSON line per 'pass' read on stdin."""
     paths, blobs = _load_list(listfile)
     try:
-        run = PEERS[name][4](paths, blobs)
+        run = WORKERS[name][4](paths, blobs)
         for i in range(min(len(blobs), 10)):  # warm-up, and proof that it works here
             run(i)
     except Exception as exc:  # noqa: BLE001
         print(json.dumps({"ready": False, "error": _short(exc)}), flush=True)
         return 0
-    print(json.dumps({"ready": True, "version": _version(PEERS[name][3]),
+    print(json.dumps({"ready": True, "version": _version(WORKERS[name][3]),
                       "python": sys.executable}), flush=True)
     perf = time.perf_counter_ns
     for line in sys.stdin:
@@ -485,15 +505,16 @@ class Worker:
 
 def worker_method(key: str, python: str | None, listfile: Path, n: int,
                   missing_reason: str = "") -> Method | Unavailable:
-    label, kind, source, _, _ = PEERS[key]
+    label, kind, source, _, _ = WORKERS[key]
+    group = "jpegcoef" if key in OWN_PROCESS else "peer"
     if python is None:
-        return Unavailable(key, label, kind, "peer", "not installed", missing_reason)
+        return Unavailable(key, label, kind, group, "not installed", missing_reason)
     try:
         w = Worker(key, python, listfile, n)
     except Exception as exc:  # noqa: BLE001
-        return Unavailable(key, label, kind, "peer", "not installed", _short(exc))
+        return Unavailable(key, label, kind, group, "not installed", _short(exc))
     note = "own process" if python == sys.executable else f"own process: {python}"
-    return Method(key, label, kind, source, "peer", run_pass=w.run_pass, version=w.version,
+    return Method(key, label, kind, source, group, run_pass=w.run_pass, version=w.version,
                   note=note, close=w.close)
 
 
@@ -715,13 +736,24 @@ def evaluate_targets(corpus: str, res: dict[str, dict], memory: dict, threads: i
     else:
         add(f"read_batch 2 threads >= {BATCH_SCALING}x 1 thread", None, BATCH_SCALING, ">=", "",
             f"run with --threads 2 (this run: {threads})")
-    peers = [(ips(k), k) for k in COEF_PEERS if ips(k)]
-    best = max(peers) if peers else (None, None)
-    for key in ("jpegcoef.read.path.blocks", "jpegcoef.read.path.channels"):
-        add(f"{key.split('.', 1)[1]} >= {PEER_MARGIN}x the fastest peer coefficient reader "
-            f"(1 thread, from files)", ratio(key, best[1]) if best[1] else None, PEER_MARGIN, ">=",
-            f"{ips(key) or 0:.0f} vs {best[1]} {best[0] or 0:.0f} images/s",
-            missing(key) if best[1] else "no peer coefficient reader measured")
+    # Like for like: in-process peers (jpeglib, jpegio) against jpegcoef interleaved in the
+    # same process; out-of-process peers (jpeg2dct, torchjpeg) against jpegcoef run the same
+    # way in its own worker.  The binding peer is the one with the smallest ratio.
+    for lay in layouts:
+        pairs = [(ratio(f"jpegcoef.read.path.{lay}" + (".own" if k in OUT_OF_PROCESS else ""), k),
+                  k) for k in COEF_PEERS if ips(k)]
+        pairs = [(r, k) for r, k in pairs if r is not None]
+        name = (f"read(path, {lay}) >= {PEER_MARGIN}x the fastest peer coefficient reader "
+                f"(1 thread, from files, like for like)")
+        if not pairs:
+            add(name, None, PEER_MARGIN, ">=", "", "no peer coefficient reader or jpegcoef row "
+                "measured")
+            continue
+        worst, peer = min(pairs)
+        mine = f"jpegcoef.read.path.{lay}" + (".own" if peer in OUT_OF_PROCESS else "")
+        add(name, worst, PEER_MARGIN, ">=",
+            f"binding peer {peer}: {ips(mine):.0f} vs {ips(peer):.0f} images/s; all: " +
+            ", ".join(f"{k} {r[0]:.2f}" for r, k in sorted(pairs, key=lambda x: x[1])))
     growth = memory.get("peak_growth_mb") if memory.get("status") == "ok" else None
     add(f"peak RSS growth over {MEMORY_ROUNDS} corpus reads < {MEMORY_LIMIT_MB} MB", growth,
         MEMORY_LIMIT_MB, "<",
@@ -894,6 +926,9 @@ def run_benchmark(args) -> dict:
                 continue
             rows.append(peer_method(key, paths, blobs))
         skip = tuple(k.strip() for k in args.skip.split(",") if k.strip())
+        for key in OWN_PROCESS:
+            if not any(key.startswith(k) for k in skip):
+                rows.append(worker_method(key, sys.executable, listfile, n))
         if not any("jpeg2dct".startswith(k) for k in skip):
             rows.append(worker_method("jpeg2dct", sys.executable, listfile, n))
         if not any("torchjpeg".startswith(k) for k in skip):
