@@ -222,7 +222,7 @@ def dct_sample(c: Coefficients, fmt: Format, crop: int, train: bool,
     top, left, rows, cols, pad_y, pad_x = crop_plan(c.height, c.width, crop, train, rng)
     if sampling_kind(c) != "420":
         c = transforms.crop(c, top * MCU, left * MCU, min(rows * MCU, c.height - top * MCU),
-                            min(cols * MCU, c.width - left * MCU))
+                            min(cols * MCU, c.width - left * MCU), copy=False)
         c, _ = to_420(c)
         top = left = 0
     flip = bool(train and rng.random() < 0.5)

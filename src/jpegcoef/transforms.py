@@ -63,7 +63,7 @@ def _true_blocks(width: int, height: int, sampling: tuple[int, int], hmax: int, 
 
 
 def _rebuild(c: Coefficients, arrays: list[np.ndarray], width: int, height: int, *,
-             transpose: bool = False, **changes) -> Coefficients:
+             transpose: bool = False, contiguous: bool = True, **changes) -> Coefficients:
     """New Coefficients with per-component ``arrays`` (already transformed) and a new size."""
     samp = _sampling(c)
     comps = []
@@ -75,7 +75,8 @@ def _rebuild(c: Coefficients, arrays: list[np.ndarray], width: int, height: int,
         sampling = (comp.sampling[1], comp.sampling[0]) if transpose else comp.sampling
         hb, wb = _true_blocks(width, height, s, hmax, vmax)
         blocks = (min(hb, arr.shape[0]), min(wb, arr.shape[1]))
-        comps.append(Component(np.ascontiguousarray(arr), np.ascontiguousarray(quant), sampling, blocks))
+        arr = np.ascontiguousarray(arr) if contiguous else arr
+        comps.append(Component(arr, np.ascontiguousarray(quant), sampling, blocks))
     return c.replace(components=comps, width=width, height=height, warnings=list(c.warnings), **changes)
 
 
@@ -169,12 +170,13 @@ def apply_orientation(c: Coefficients, *, edge: Edge = "trim") -> Coefficients:
     return out
 
 
-def crop(c: Coefficients, top: int, left: int, height: int, width: int) -> Coefficients:
+def crop(c: Coefficients, top: int, left: int, height: int, width: int, *, copy: bool = True) -> Coefficients:
     """Cut out ``height x width`` pixels at ``(top, left)`` (``jpegtran -crop WxH+left+top``).
 
     ``top`` and ``left`` must lie on the MCU grid (multiples of :func:`mcu_size`), else
     :class:`ValueError`; ``height`` and ``width`` may be any size that fits in the image (a
-    partial last MCU is kept whole in the arrays, as libjpeg stores it).
+    partial last MCU is kept whole in the arrays, as libjpeg stores it). ``copy=False`` returns
+    views into ``c``'s arrays (no copy; do not modify them).
     """
     for name, val in (("top", top), ("left", left), ("height", height), ("width", width)):
         if not isinstance(val, (int, np.integer)) or isinstance(val, bool):
@@ -191,5 +193,6 @@ def crop(c: Coefficients, top: int, left: int, height: int, width: int) -> Coeff
     my0, mx0 = top // mcu_h, left // mcu_w
     my1, mx1 = my0 + -(-height // mcu_h), mx0 + -(-width // mcu_w)
     for comp, (h, v) in zip(c.components, _sampling(c)):
-        arrays.append(comp.coefficients[my0 * v: my1 * v, mx0 * h: mx1 * h].copy())
-    return _rebuild(c, arrays, width, height)
+        a = comp.coefficients[my0 * v: my1 * v, mx0 * h: mx1 * h]
+        arrays.append(a.copy() if copy else a)
+    return _rebuild(c, arrays, width, height, contiguous=copy)
