@@ -893,7 +893,7 @@ def loop_main(args) -> int:
         if isinstance(row, Unavailable):
             raise SystemExit(f"error: {key}: {row.status}: {row.reason}")
         images, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < args.seconds:
+        while images == 0 or time.perf_counter() - t0 < args.seconds:  # at least one pass
             if row.run is not None:
                 for i in range(len(blobs)):
                     row.run(i)
@@ -1008,7 +1008,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--loop", metavar="KEY", help="run only row KEY (e.g. limit.coef, "
                     "jpegcoef.read.bytes.blocks, pillow) in a loop for --seconds, for profiling")
-    ap.add_argument("--seconds", type=float, default=10.0, help="duration of --loop")
+    ap.add_argument("--seconds", type=float, default=10.0,
+                    help="duration of --loop (0: exactly one pass, e.g. under callgrind)")
     ap.add_argument("--markdown", nargs="+", metavar="JSON",
                     help="print one markdown table from result files and exit")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
