@@ -798,12 +798,20 @@ def format_table(res: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(files: list[str]) -> str:
-    """One markdown table over several result files (a column group per corpus)."""
+def markdown_table(files: list[str], rows: str = "", robust: bool = False) -> str:
+    """One markdown table over several result files (a column group per corpus); ``rows``:
+    comma-separated row keys to keep (exact keys, in that order; default: all); ``robust``:
+    show the robust estimate (each image's fastest pass) instead of the median."""
     runs = [json.loads(Path(f).read_text()) for f in files]
     keys: list[str] = []
     for r in runs:
         keys += [k for k in r["methods"] if k not in keys]
+    if rows:
+        wanted = [k.strip() for k in rows.split(",") if k.strip()]
+        unknown = [k for k in wanted if k not in keys]
+        if unknown:
+            raise SystemExit(f"error: unknown rows {unknown}; known: {keys}")
+        keys = wanted
     head = "| method | from | " + " | ".join(
         f"{r['corpus']} images/s | x Pillow | x libjpeg-turbo full decode" for r in runs) + " |"
     lines = [head, "|---|---" + "|---:" * (3 * len(runs)) + "|"]
@@ -815,11 +823,14 @@ def markdown_table(files: list[str]) -> str:
             if not e or e["status"] != "ok":
                 cells += [e["status"] if e else "-", "", ""]
             else:
-                cells += [f"{e['images_per_s']:.0f}", _fmt(e["x_pillow"], ".2f"),
-                          _fmt(e["x_turbo_full"], ".2f")]
+                v = e["robust"] if robust else e
+                cells += [f"{v['images_per_s']:.0f}", _fmt(v["x_pillow"], ".2f"),
+                          _fmt(v["x_turbo_full"], ".2f")]
         lines.append(f"| {first['label'].replace('|', '/')} | {first.get('source', '')} | "
                      + " | ".join(cells) + " |")
-    notes = [f"{r['corpus']}: {r['n_files']} files, {r['mean_kb']:.0f} KB mean, median of "
+    how = ("robust estimate (sum over images of each image's fastest pass) over"
+           if robust else "median of")
+    notes = [f"{r['corpus']}: {r['n_files']} files, {r['mean_kb']:.0f} KB mean, {how} "
              f"{r['passes']} passes, load average {r['loadavg_start'][0]:.1f} -> "
              f"{r['loadavg_end'][0]:.1f} on {r['machine']['cpus']} CPUs ({r['started']})"
              for r in runs]
@@ -1012,6 +1023,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="duration of --loop (0: exactly one pass, e.g. under callgrind)")
     ap.add_argument("--markdown", nargs="+", metavar="JSON",
                     help="print one markdown table from result files and exit")
+    ap.add_argument("--rows", default="", help="with --markdown: comma-separated row keys")
+    ap.add_argument("--robust", action="store_true",
+                    help="with --markdown: the robust estimate instead of the median")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--filelist", help=argparse.SUPPRESS)
     ap.add_argument("--rounds", type=int, default=MEMORY_ROUNDS, help=argparse.SUPPRESS)
@@ -1022,7 +1036,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         return worker_main(args.worker, args.filelist)
     if args.markdown:
-        print(markdown_table(args.markdown))
+        print(markdown_table(args.markdown, args.rows, args.robust))
         return 0
     if not args.corpus:
         ap.error("--corpus is required")
