@@ -319,7 +319,7 @@ class JpegFolder(Dataset):
         c = read(path)
         meta["warnings"] = len(c.warnings)
         meta["kind"] = kind = sampling_kind(c)
-        if kind in ("cmyk", "ycck") or not _mcu_divides_16(c):
+        if kind != "420" and (kind in ("cmyk", "ycck") or not _mcu_divides_16(c)):
             c, _ = to_420(c, src=path)  # re-encode / coarse MCU grid: convert the whole file
         return c
 
