@@ -80,7 +80,9 @@ One table per dataset (newest result per variant). Top-1/top-5 and shift consist
 parameters in millions, MACs per image at the evaluation crop (hilo: average at its
 early-exit threshold), images/s for inference (host-to-device copy + format's device step +
 forward, eval mode), training (forward + backward + step) and the data pipeline alone,
-and host-to-device bytes per image."""
+and host-to-device bytes per image; "run s" is the wall time of the whole run of that variant
+(training, evaluation, measurement). Speeds on the shared CPU vary with what else ran at the
+time: compare them within a row of the same run, and expect noise of tens of percent."""
 
 TABLES = """\
 if not runs:

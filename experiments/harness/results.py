@@ -118,6 +118,7 @@ COLUMNS: list[tuple[str, Any]] = [
     ("train img/s", lambda r: _num(r["measures"].get("train_images_per_s"))),
     ("pipeline img/s", lambda r: _num(r["measures"].get("pipeline_images_per_s"), digits=0)),
     ("bytes/img", lambda r: str(r["measures"].get("bytes_per_image", "-"))),
+    ("run s", lambda r: _num(r.get("timing", {}).get("total_s"), digits=0)),
 ]
 
 
@@ -154,6 +155,10 @@ def markdown(results: list[dict[str, Any]]) -> str:
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|")
         out += ["| " + " | ".join(row) + " |" for row in rows]
+        commands = sorted({r.get("environment", {}).get("command", "?") for r in rs})
+        out.append(f"\nProduced by `{'`, `'.join(commands)}`; table by "
+                   f"`python experiments/run.py --summarize` (speeds measured on a shared CPU: "
+                   f"expect tens of percent of noise).")
         out.append("")
     return "\n".join(out) + "\n"
 
