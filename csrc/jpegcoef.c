@@ -218,6 +218,10 @@ typedef struct jc_barray {
   JDIMENSION transposed;     /* channels layout: rows [0, transposed) copied out */
   JDIMENSION ring;           /* >0: rows live in a ring of this many scratch rows (row r in slot r % ring) */
   JDIMENSION maxaccess;      /* rows per access libjpeg announced */
+  JDIMENSION Ho;             /* rows in the output (< Hb when the image is cut at max_rows) */
+  JDIMENSION Wo;             /* blocks per output row (< Wb: cut one-component image, h > 1) */
+  JDIMENSION A;              /* rows [0, A) are backed by memory (blocks layout: the output) */
+  JDIMENSION stop;           /* an access starting at or below this row ends the decode early */
   int index;                 /* request order = component index */
   struct jc_barray *next;
 } jc_barray;
@@ -232,6 +236,10 @@ struct jc_decoder {
   JBLOCKARRAY (*orig_access)(j_common_ptr, jvirt_barray_ptr, JDIMENSION, JDIMENSION, boolean);
   /* per call */
   int flags, max_scans, narrays, single_scan;
+  int crop;                  /* max_rows cuts the image: rows_out per component */
+  int early;                 /* ... and the decode stops at the access of row rows_stop */
+  int stopped;               /* the early stop happened (longjmp out of libjpeg) */
+  JDIMENSION rows_out[JC_MAX_COMPONENTS], rows_stop[JC_MAX_COMPONENTS], cols_out[JC_MAX_COMPONENTS];
   jc_barray *arrays, *tail;
   int16_t *out;              /* the buffer handed to the caller */
   size_t out_size;
@@ -271,7 +279,9 @@ static void jc_realize(j_common_ptr cinfo)
   j_decompress_ptr dinfo = (j_decompress_ptr)cinfo;
   jc_barray *a;
   size_t total = 0, quant = (size_t)dinfo->num_components * DCTSIZE2, off, blocks, scratch = 0;
+  size_t total_dec = 0;
   int ring = (d->flags & JC_CHANNELS) && d->single_scan;
+  int channels = (d->flags & JC_CHANNELS) != 0;
   JDIMENSION r;
   JBLOCK *base;
 
@@ -286,7 +296,15 @@ static void jc_realize(j_common_ptr cinfo)
     JDIMENSION hb = (c->height_in_blocks + c->v_samp_factor - 1) / c->v_samp_factor * c->v_samp_factor;
     if (a->Wb != wb || a->Hb != hb)
       jc_fail(cinfo, "Coefficient array size differs from the MCU grid");
-    total += (size_t)a->Wb * a->Hb;     /* bounded by max_pixels checks: no overflow */
+    /* max_rows: Ho rows are output; with an early stop only the first A rows are decoded */
+    a->Ho = d->crop && d->rows_out[a->index] < a->Hb ? d->rows_out[a->index] : a->Hb;
+    a->A = d->early && d->rows_stop[a->index] < a->Hb ? d->rows_stop[a->index] : a->Hb;
+    a->stop = d->early ? a->A : a->Hb;
+    a->Wo = d->crop && d->cols_out[a->index] < a->Wb ? d->cols_out[a->index] : a->Wb;
+    if (a->Ho > a->A)
+      jc_fail(cinfo, "Inconsistent row plan");
+    total += (size_t)a->Wb * a->Ho;     /* bounded by max_pixels checks: no overflow */
+    total_dec += (size_t)a->Wb * a->A;
     if (ring) {
       /* single-scan file, channels layout: libjpeg only ever touches the current iMCU row,
        * so decode into a small cache-resident ring and transpose each row when it is done */
@@ -296,9 +314,11 @@ static void jc_realize(j_common_ptr cinfo)
       scratch += (size_t)a->Wb * a->ring;
     }
   }
-  if ((d->flags & JC_CHANNELS) && !ring)
-    scratch = total;
-  d->out_size = (quant + total * DCTSIZE2) * sizeof(int16_t);
+  if (channels && !ring)
+    scratch = total_dec;
+  /* channels: the output holds the Ho rows; blocks: libjpeg decodes into the output, so it
+   * holds the A decoded rows (compacted to Ho rows at the end when they differ) */
+  d->out_size = (quant + (channels ? total : total_dec) * DCTSIZE2) * sizeof(int16_t);
   d->out = (int16_t *)jc_buffer(d->out_size);
   if (!d->out)
     ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 10);
@@ -321,10 +341,11 @@ static void jc_realize(j_common_ptr cinfo)
     a->rows = (JBLOCKARRAY)(*cinfo->mem->alloc_small)(cinfo, JPOOL_IMAGE,
                                                        (a->Hb ? a->Hb : 1) * sizeof(JBLOCKROW));
     for (r = 0; r < a->Hb; r++)
-      a->rows[r] = base + blocks + (size_t)(a->ring ? r % a->ring : r) * a->Wb;
+      a->rows[r] = a->ring ? base + blocks + (size_t)(r % a->ring) * a->Wb
+                           : r < a->A ? base + blocks + (size_t)r * a->Wb : NULL;
     d->out_offset[a->index] = off;
-    blocks += (size_t)a->Wb * (a->ring ? a->ring : a->Hb);
-    off += (size_t)a->Wb * a->Hb * DCTSIZE2;
+    blocks += (size_t)a->Wb * (a->ring ? a->ring : a->A);
+    off += (size_t)a->Wb * (channels ? a->Ho : a->A) * DCTSIZE2;
   }
 }
 
@@ -414,12 +435,14 @@ static int jc_avx2(void)
 static void jc_transpose_rows(jc_decoder *d, jc_barray *a, JDIMENSION upto)
 {
   int16_t *dst = d->out + d->out_offset[a->index];
-  size_t plane = (size_t)a->Hb * a->Wb;
+  size_t plane = (size_t)a->Ho * a->Wb;
   JDIMENSION r, x;
   int k;
 #ifdef JC_HAVE_AVX2_PATH
   int avx2 = jc_avx2();
 #endif
+  if (upto > a->Ho)                   /* rows below the output (max_rows) are dropped */
+    upto = a->Ho;
   for (r = a->transposed; r < upto; r++) {
     const JCOEF *src = (const JCOEF *)a->rows[r];
     int16_t *row = dst + (size_t)r * a->Wb;
@@ -463,12 +486,24 @@ static void jc_transpose_rows(jc_decoder *d, jc_barray *a, JDIMENSION upto)
 static void jc_zero_output_rows(jc_decoder *d, jc_barray *a, JDIMENSION r0, JDIMENSION r1)
 {
   int16_t *dst = d->out + d->out_offset[a->index];
-  size_t plane = (size_t)a->Hb * a->Wb;
+  size_t plane = (size_t)a->Ho * a->Wb;
   int k;
+  if (r1 > a->Ho)
+    r1 = a->Ho;
   if (r1 <= r0)
     return;
   for (k = 0; k < DCTSIZE2; k++)
     memset(dst + k * plane + (size_t)r0 * a->Wb, 0, (size_t)(r1 - r0) * a->Wb * sizeof(int16_t));
+}
+
+/* max_rows: the coefficient controller asks for the first iMCU row that is not needed. All rows
+ * above it are complete (a single-scan file is decoded in row order, and the controller asks
+ * for a row before it decodes any of its MCUs), so leave libjpeg here; jc_read_rows finishes
+ * the result and then aborts the decompressor (libjpeg's state is never used again). */
+static void jc_stop(jc_decoder *d)
+{
+  d->stopped = 1;
+  longjmp(d->err.jb, 1);
 }
 
 static JBLOCKARRAY jc_access(j_common_ptr cinfo, jvirt_barray_ptr ptr, JDIMENSION start_row,
@@ -480,6 +515,8 @@ static JBLOCKARRAY jc_access(j_common_ptr cinfo, jvirt_barray_ptr ptr, JDIMENSIO
   (void)writable;
   if (end > a->Hb || end < start_row || a->rows == NULL)
     ERREXIT(cinfo, JERR_BAD_VIRTUAL_ACCESS);
+  if (start_row >= a->stop)
+    jc_stop(d);                 /* max_rows: every needed row is decoded; does not return */
   if (a->ring) {
     if (num_rows > a->ring || start_row % a->ring || start_row < a->transposed ||
         (start_row < a->first_undef && end > a->first_undef))
@@ -493,6 +530,8 @@ static JBLOCKARRAY jc_access(j_common_ptr cinfo, jvirt_barray_ptr ptr, JDIMENSIO
     }
     return a->rows + start_row;
   }
+  if (end > a->A)
+    ERREXIT(cinfo, JERR_BAD_VIRTUAL_ACCESS);
   if (a->first_undef < end) {
     /* pre-zero rows on first access, while they are about to be used (cache-warm) */
     JDIMENSION first = a->first_undef;
@@ -591,6 +630,7 @@ static void jc_begin(jc_decoder *d, int flags, int max_scans, jc_info *info)
   d->max_scans = max_scans;
   d->narrays = 0;
   d->single_scan = 0;
+  d->crop = d->early = d->stopped = 0;
   d->arrays = d->tail = NULL;
   jc_release(d->out);
   d->out = NULL;
@@ -782,21 +822,53 @@ static void jc_copy_quant(jc_decoder *d, uint16_t *dst)
   }
 }
 
-int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
-            uint64_t max_pixels, int max_scans, jc_info *info)
+/* max_rows: plan the cut (after the header). The result is the image cut to its top H2 rows,
+ * H2 = max_rows rounded up to the MCU height (8 for one component, as jpegtran -crop and
+ * transforms.crop count it), exactly as if a JPEG of height H2 had been read: every component
+ * keeps the first rows_out block rows (whole MCUs) and its true size in blocks for H2. A
+ * single-scan (sequential, all components interleaved) file stops decoding at the first iMCU
+ * row that is not needed; other files are decoded whole, then cut. */
+static void jc_plan_rows(jc_decoder *d, int max_rows, jc_info *info)
 {
   j_decompress_ptr cinfo = &d->cinfo;
-  jc_barray *a;
-  int ci;
+  int ci, nc = cinfo->num_components;
+  uint64_t mcu_h, imcu_h, H2, nmcu, n_imcu, total_imcu;
+  if (max_rows <= 0)
+    return;
+  mcu_h = nc == 1 ? DCTSIZE : (uint64_t)DCTSIZE * cinfo->max_v_samp_factor;
+  imcu_h = (uint64_t)DCTSIZE * cinfo->max_v_samp_factor;   /* libjpeg's iMCU row */
+  H2 = ((uint64_t)max_rows + mcu_h - 1) / mcu_h * mcu_h;
+  if (H2 >= cinfo->image_height)
+    return;                       /* nothing to cut: the whole image, exactly as without */
+  nmcu = H2 / mcu_h;
+  n_imcu = (H2 + imcu_h - 1) / imcu_h;
+  total_imcu = ((uint64_t)cinfo->image_height + imcu_h - 1) / imcu_h;
+  d->crop = 1;
+  d->early = d->single_scan && n_imcu < total_imcu;
+  info->height = (int)H2;
+  for (ci = 0; ci < nc; ci++) {
+    jpeg_component_info *c = &cinfo->comp_info[ci];
+    uint64_t v = (uint64_t)c->v_samp_factor;
+    d->rows_out[ci] = (JDIMENSION)(nmcu * (nc == 1 ? 1 : v));
+    d->rows_stop[ci] = (JDIMENSION)(n_imcu * v);
+    /* a one-component image's MCU is one block: whole blocks of the width, not of h blocks */
+    d->cols_out[ci] = nc == 1 ? (cinfo->image_width + DCTSIZE - 1) / DCTSIZE : (JDIMENSION)info->comp[ci].Wb;
+    info->comp[ci].Hb = (int)d->rows_out[ci];
+    info->comp[ci].Wb = (int)d->cols_out[ci];
+    /* libjpeg's height_in_blocks for an image of height H2 */
+    info->comp[ci].hb = (int)((H2 * v + imcu_h - 1) / imcu_h);
+  }
+}
 
-  jc_begin(d, flags, max_scans, info);
-  if (setjmp(d->err.jb))
-    return jc_abort(d, info);
+/* Header, then libjpeg's coefficient decode (may leave through jc_stop). */
+static void jc_read_body(jc_decoder *d, const unsigned char *buf, size_t len, uint64_t max_pixels,
+                         int max_rows, jc_info *info)
+{
+  j_decompress_ptr cinfo = &d->cinfo;
   jc_fresh_object(d);
   jc_hooks(d, 1);
-
   jc_header(d, buf, len, max_pixels, info);
-  if (flags & JC_HEADER_ONLY) {
+  if (d->flags & JC_HEADER_ONLY) {
     /* quantisation tables as defined by the header (scans not read) */
     size_t qsize = (size_t)cinfo->num_components * DCTSIZE2 * sizeof(int16_t);
     d->out = (int16_t *)jc_buffer(qsize);
@@ -805,35 +877,93 @@ int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
     d->out_size = qsize;
     jc_copy_quant(d, (uint16_t *)d->out);
     info->num_scans = 0;
-  } else {
-    d->single_scan = !cinfo->progressive_mode && cinfo->comps_in_scan == cinfo->num_components;
-    jpeg_read_coefficients(cinfo);
-    jc_copy_quant(d, (uint16_t *)d->out);
-    for (a = d->arrays; a; a = a->next) {
-      if (a->ring) {                    /* the last iMCU row, and any never decoded */
-        jc_transpose_rows(d, a, a->first_undef);
-        jc_zero_output_rows(d, a, a->first_undef, a->Hb);
-        continue;
-      }
-      if (a->first_undef < a->Hb) {     /* never decoded (truncated multi-scan file) */
-        memset(a->rows[a->first_undef], 0, (size_t)(a->Hb - a->first_undef) * a->Wb * sizeof(JBLOCK));
-        a->first_undef = a->Hb;
-      }
-      if (flags & JC_CHANNELS)
-        jc_transpose_rows(d, a, a->Hb);
-    }
-    for (ci = 0; ci < cinfo->num_components; ci++)
-      info->comp[ci].offset = d->out_offset[ci];
-    info->num_scans = cinfo->input_scan_number;
+    return;
   }
+  d->single_scan = !cinfo->progressive_mode && cinfo->comps_in_scan == cinfo->num_components;
+  jc_plan_rows(d, max_rows, info);
+  jpeg_read_coefficients(cinfo);
+}
+
+/* After the decode (complete, or stopped early): the quantisation tables, rows never decoded,
+ * the channels transposes, and the blocks layout compacted when rows were cut. */
+static void jc_read_finish(jc_decoder *d, jc_info *info)
+{
+  j_decompress_ptr cinfo = &d->cinfo;
+  jc_barray *a;
+  int ci;
+  size_t off;
+  jc_copy_quant(d, (uint16_t *)d->out);
+  for (a = d->arrays; a; a = a->next) {
+    if (a->ring) {                      /* the last iMCU row, and any never decoded */
+      jc_transpose_rows(d, a, a->first_undef);
+      jc_zero_output_rows(d, a, a->first_undef, a->Ho);
+      continue;
+    }
+    if (a->first_undef < a->A) {        /* never decoded (truncated multi-scan file) */
+      memset(a->rows[a->first_undef], 0, (size_t)(a->A - a->first_undef) * a->Wb * sizeof(JBLOCK));
+      a->first_undef = a->A;
+    }
+    if (d->flags & JC_CHANNELS)
+      jc_transpose_rows(d, a, a->Ho);
+  }
+  if (d->crop) {
+    /* keep each component's first Ho rows of Wo blocks, packed: every value only moves down
+     * (or stays), so one forward pass of memmoves is safe */
+    off = (size_t)cinfo->num_components * DCTSIZE2;
+    for (a = d->arrays; a; a = a->next) {
+      size_t src = d->out_offset[a->index], n = (size_t)a->Ho * a->Wo * DCTSIZE2, r, k;
+      if (a->Wo == a->Wb) {
+        if (src != off)         /* channels: planes are already Ho rows high */
+          memmove(d->out + off, d->out + src, n * sizeof(int16_t));
+      } else if (d->flags & JC_CHANNELS) {
+        for (k = 0; k < DCTSIZE2; k++)
+          for (r = 0; r < a->Ho; r++)
+            memmove(d->out + off + (k * a->Ho + r) * a->Wo, d->out + src + (k * a->Ho + r) * a->Wb,
+                    (size_t)a->Wo * sizeof(int16_t));
+      } else {
+        for (r = 0; r < a->Ho; r++)
+          memmove(d->out + off + r * a->Wo * DCTSIZE2, d->out + src + r * a->Wb * DCTSIZE2,
+                  (size_t)a->Wo * DCTSIZE2 * sizeof(int16_t));
+      }
+      d->out_offset[a->index] = off;
+      off += n;
+    }
+    d->out_size = off * sizeof(int16_t);
+  }
+  for (ci = 0; ci < cinfo->num_components; ci++)
+    info->comp[ci].offset = d->out_offset[ci];
+  info->num_scans = cinfo->input_scan_number;
+}
+
+int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+                 uint64_t max_pixels, int max_scans, int max_rows, jc_info *info)
+{
+  jc_begin(d, flags, max_scans, info);
+  if (setjmp(d->err.jb)) {
+    if (!d->stopped || !d->out)
+      return jc_abort(d, info);
+    /* jc_stop: every needed row is in; finish below */
+  } else {
+    jc_read_body(d, buf, len, max_pixels, max_rows, info);
+  }
+  if (setjmp(d->err.jb))
+    return jc_abort(d, info);
+  if (!(flags & JC_HEADER_ONLY))
+    jc_read_finish(d, info);
   info->out_components = 0;
   jc_copy_diagnostics(&d->err, info);
   jc_fill_summary(info);
   info->data = d->out;
   info->data_size = d->out_size;
   d->out = NULL;                        /* now the caller's */
-  jpeg_abort_decompress(cinfo);
+  jpeg_abort_decompress(&d->cinfo);
   return 0;
+}
+
+int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+            uint64_t max_pixels, int max_scans, jc_info *info)
+{
+  return jc_read_rows(d, buf, len, flags, max_pixels, max_scans, 0, info);
 }
 
 /* Read a whole file into the decoder's reusable buffer; 0, or an errno value. */
@@ -882,8 +1012,8 @@ static int jc_load_file(jc_decoder *d, const char *path, size_t *len)
   return 0;
 }
 
-int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
-                 jc_info *info)
+int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
+                      int max_scans, int max_rows, jc_info *info)
 {
   size_t len = 0;
   int e = jc_load_file(d, path, &len);
@@ -894,7 +1024,13 @@ int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels
     return -2;
   }
   info->sys_errno = 0;
-  return jc_read(d, d->file, len, flags, max_pixels, max_scans, info);
+  return jc_read_rows(d, d->file, len, flags, max_pixels, max_scans, max_rows, info);
+}
+
+int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
+                 jc_info *info)
+{
+  return jc_read_file_rows(d, path, flags, max_pixels, max_scans, 0, info);
 }
 
 int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,

@@ -90,10 +90,25 @@ size_t jc_pool_size(void);     /* bytes currently kept */
 int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
             uint64_t max_pixels, int max_scans, jc_info *info);
 
+/* jc_read of the top max_rows pixel rows only (max_rows <= 0: all). The result is exactly the
+ * image cut to its top H2 = min(height, max_rows rounded up to the MCU height) rows, as if the
+ * file had been H2 rows high: info->height = H2, each component keeps its first Hb = H2/MCU
+ * height * v block rows (* 1 for a one-component image, whose MCU is 8x8) and hb is the true
+ * size in blocks for H2; nothing changes when H2 is the full height. A single-scan file
+ * (sequential, all components in one scan) stops decoding after the last iMCU row needed, so
+ * damage (and its warnings) further down is never seen; other files (progressive, several
+ * scans) are decoded whole and then cut. */
+int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+                 uint64_t max_pixels, int max_scans, int max_rows, jc_info *info);
+
 /* jc_read on the contents of a file (read without a copy into the decoder's reusable buffer).
  * Returns -2 with info->sys_errno (and strerror in info->message) when the file cannot be read. */
 int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
                  jc_info *info);
+
+/* jc_read_file of the top max_rows pixel rows only (see jc_read_rows). */
+int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
+                      int max_scans, int max_rows, jc_info *info);
 
 /* libjpeg's full decode (islow IDCT, fancy upsampling) to out_space (JC_CS_RGB, JC_CS_YCBCR,
  * JC_CS_GRAY or JC_CS_NATIVE). info->data: uint8 (height, width, out_components). */

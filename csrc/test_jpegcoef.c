@@ -178,6 +178,57 @@ int main(int argc, char **argv)
     CHECK(jc_read_file(d, dir, 0, 0, 0, &info) == -2, "a directory must give -2");
   }
 
+  /* the top rows only: exactly the full read's first rows, early stop, both layouts */
+  {
+    static const char *names[] = {"turbo-testorig.jpg", "gen-420-progressive.jpg", "gen-gray.jpg",
+                                  "gray-600x400-sampling-2x1.jpg", "gen-420-restart-2-rows.jpg"};
+    size_t n, len;
+    for (n = 0; n < sizeof names / sizeof *names; n++) {
+      jc_info full, cut;
+      unsigned char *buf = load(names[n], &len);
+      int lay, ci;
+      CHECK(jc_read(d, buf, len, 0, 0, 0, &full) == 0, "%s: %s", names[n], full.message);
+      for (lay = 0; lay < 2; lay++) {
+        int mcu_h = full.num_components == 1 ? 8 : 8 * full.max_v, h2;
+        CHECK(jc_read_rows(d, buf, len, lay ? JC_CHANNELS : 0, 0, 0, 20, &cut) == 0, "%s rows: %s",
+              names[n], cut.message);
+        h2 = (20 + mcu_h - 1) / mcu_h * mcu_h;
+        CHECK(cut.height == h2 && cut.width == full.width, "%s: cut to %d rows, not %d", names[n], cut.height, h2);
+        for (ci = 0; ci < full.num_components; ci++) {
+          const jc_component *a = &full.comp[ci], *b = &cut.comp[ci];
+          const int16_t *x = (const int16_t *)full.data + a->offset, *y = (const int16_t *)cut.data + b->offset;
+          size_t r, c, plane = (size_t)b->Hb * b->Wb;
+          int k, same = 1;
+          CHECK(b->Hb == h2 / mcu_h * (full.num_components == 1 ? 1 : a->v), "%s: %d rows", names[n], b->Hb);
+          CHECK(b->offset == (ci ? cut.comp[ci - 1].offset + (size_t)cut.comp[ci - 1].Hb * cut.comp[ci - 1].Wb * 64
+                                 : (size_t)full.num_components * 64), "%s: packed", names[n]);
+          for (r = 0; r < (size_t)b->Hb; r++)
+            for (c = 0; c < (size_t)b->Wb; c++)
+              for (k = 0; k < 64; k++)
+                if (x[(r * a->Wb + c) * 64 + k] != (lay ? y[k * plane + r * b->Wb + c] : y[(r * b->Wb + c) * 64 + k]))
+                  same = 0;
+          CHECK(same, "%s: component %d differs from the full read's top rows", names[n], ci);
+        }
+        CHECK(cut.data_size == (cut.comp[cut.num_components - 1].offset +
+                                (size_t)cut.comp[cut.num_components - 1].Hb * cut.comp[cut.num_components - 1].Wb * 64) * 2,
+              "%s: data size", names[n]);
+        jc_release(cut.data);
+      }
+      /* at least the full height: the full read */
+      CHECK(jc_read_rows(d, buf, len, 0, 0, 0, full.height, &cut) == 0 && cut.data_size == full.data_size &&
+            memcmp(cut.data, full.data, full.data_size) == 0, "%s: max_rows = height", names[n]);
+      jc_release(cut.data);
+      /* truncated in the last rows: an early stop never sees it (one-scan files) */
+      if (!full.progressive) {
+        CHECK(jc_read_rows(d, buf, len * 9 / 10, 0, 0, 0, 8, &cut) == 0 && cut.num_warnings == 0,
+              "%s: truncation below the stop row was seen (%d warnings)", names[n], cut.num_warnings);
+        jc_release(cut.data);
+      }
+      jc_release(full.data);
+      free(buf);
+    }
+  }
+
   /* the decoder stays usable after errors, in both layouts, many times (leaks show under ASan) */
   for (i = 0; i < 50; i++) {
     expect_error(d, "bad-empty.jpg", 0, 0, 0, "Empty");

@@ -9,6 +9,8 @@
  *   5. jc_write of A (coding chosen from the input)   -> when it succeeds, re-reading the output
  *                                                       gives A's coefficients and tables
  *   6. jc_read_file on the input written to a file    -> exactly A, or the same error
+ *   7. jc_read_rows (max_rows from the input, either layout) -> consistent geometry; succeeds
+ *      when 1. succeeded, with at most A's warnings and A's top rows (one-scan or progressive)
  *
  * Limits as libjpeg-turbo's own OSS-Fuzz targets: images over 1 megapixel and files over 100
  * scans are refused (the reader's max_pixels / max_scans). A broken invariant calls abort(), so
@@ -114,7 +116,58 @@ static const char *input_file(const uint8_t *data, size_t size)
   return tmp_path;
 }
 
-/* Steps 1-6 on one input. */
+/* Step 7: jc_read_rows's result b against the full read a (rc_a: its return code). */
+static void check_rows(const jc_info *a, int rc_a, jc_info *b, int max_rows, int chan)
+{
+  size_t n = (size_t)b->num_components * 64;
+  int i, one = b->num_components == 1, mcu_h;
+  check_header(b);
+  mcu_h = one ? 8 : 8 * b->max_v;
+  if (b->height > a->height && rc_a == 0)
+    fail("rows: taller than the image");
+  if (b->height % mcu_h && rc_a == 0 && b->height != a->height)
+    fail("rows: a cut height off the MCU grid");
+  if (b->height < max_rows && rc_a == 0 && b->height != a->height)
+    fail("rows: fewer rows than asked for");
+  for (i = 0; i < b->num_components; i++) {
+    const jc_component *c = &b->comp[i];
+    if (c->offset != n || c->hb < 1 || c->wb < 1 || c->Hb < c->hb || c->Wb < c->wb ||
+        c->h < 1 || c->h > 4 || c->v < 1 || c->v > 4)
+      fail("rows: component geometry");
+    n += (size_t)c->Hb * c->Wb * 64;
+  }
+  if (!b->data || b->data_size != n * sizeof(int16_t))
+    fail("rows: buffer size");
+  if (rc_a == 0) {
+    const int16_t *pa = (const int16_t *)a->data, *pb = (const int16_t *)b->data;
+    if (b->num_components != a->num_components || b->width != a->width)
+      fail("rows: another header");
+    if (b->num_warnings > a->num_warnings)
+      fail("rows: more warnings than the full read");
+    if (memcmp(pa, pb, (size_t)a->num_components * 64 * sizeof(int16_t)))
+      fail("rows: other quantisation tables");
+    if (a->num_scans == 1 || a->progressive) {
+      for (i = 0; i < a->num_components; i++) {
+        const jc_component *ca = &a->comp[i], *cb = &b->comp[i];
+        size_t r, x, k, plane = (size_t)cb->Hb * cb->Wb;
+        if (cb->Hb > ca->Hb || cb->Wb > ca->Wb)
+          fail("rows: grid larger than the full read's");
+        for (r = 0; r < (size_t)cb->Hb; r++)
+          for (x = 0; x < (size_t)cb->Wb; x++)
+            for (k = 0; k < 64; k++) {
+              int16_t va = pa[ca->offset + (r * ca->Wb + x) * 64 + k];
+              int16_t vb = chan ? pb[cb->offset + k * plane + r * cb->Wb + x]
+                                : pb[cb->offset + (r * cb->Wb + x) * 64 + k];
+              if (va != vb)
+                fail("rows: a coefficient differs from the full read");
+            }
+      }
+    }
+  }
+  RELEASE(b->data);
+}
+
+/* Steps 1-7 on one input. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   jc_decoder *d = decoder();
@@ -281,6 +334,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_error(&b);
     if (rc_a == 0 || strcmp(a.message, b.message))
       fail("jc_read_file fails differently from jc_read");
+  }
+  /* 7. the top rows only */
+  if (size >= 4) {
+    int max_rows = 1 + (int)(((unsigned)data[size / 3] << 8 | data[size / 5]) % 512);
+    int chan = data[size / 7] & 1;
+    memset(&b, 0, sizeof b);
+    if (jc_read_rows(d, data, size, chan ? JC_CHANNELS : 0, FUZZ_MAX_PIXELS, FUZZ_MAX_SCANS,
+                     max_rows, &b) == 0)
+      check_rows(&a, rc_a, &b, max_rows, chan);
+    else {
+      check_error(&b);
+      if (rc_a == 0)
+        fail("jc_read_rows failed where the full read succeeded");
+    }
   }
   if (rc_a == 0)
     RELEASE(a.data);

@@ -65,6 +65,10 @@ int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
             uint64_t max_pixels, int max_scans, jc_info *info);
 int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
                  jc_info *info);
+int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+                 uint64_t max_pixels, int max_scans, int max_rows, jc_info *info);
+int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
+                      int max_scans, int max_rows, jc_info *info);
 int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,
               uint64_t max_pixels, int max_scans, jc_info *info);
 

@@ -125,22 +125,34 @@ def _flags(strict: bool, layout: str) -> int:
     return flags | _STRICT if strict else flags
 
 
-def _read_data(data: Any, name: Optional[str], flags: int, max_pixels: int, max_scans: int) -> Coefficients:
+def _max_rows(max_height: Optional[int]) -> int:
+    """``max_height`` as the C argument (0: all rows); ValueError unless None or a positive int."""
+    if max_height is None:
+        return 0
+    if not isinstance(max_height, (int, np.integer)) or isinstance(max_height, (bool, np.bool_)):
+        raise ValueError(f"max_height must be a positive int or None, not {max_height!r}")
+    if max_height <= 0:
+        raise ValueError(f"max_height must be positive, not {max_height}")
+    return min(int(max_height), 0x7FFFFFFF)
+
+
+def _read_data(data: Any, name: Optional[str], flags: int, max_pixels: int, max_scans: int,
+               max_rows: int = 0) -> Coefficients:
     """Decode coefficients from bytes-like ``data`` (no warnings issued: they are in the result)."""
     dec, info, summary = _decoder()
     buf = ffi.from_buffer(data)
-    if lib.jc_read(dec, buf, len(buf), flags, max_pixels, max_scans, info) != 0:
+    if lib.jc_read_rows(dec, buf, len(buf), flags, max_pixels, max_scans, max_rows, info) != 0:
         raise _error(info, name)
     return _result(info, summary, flags & _CHANNELS)
 
 
-def _read_path(path: str, flags: int, max_pixels: int, max_scans: int) -> Coefficients:
+def _read_path(path: str, flags: int, max_pixels: int, max_scans: int, max_rows: int = 0) -> Coefficients:
     """Decode coefficients from a file; the C reads it (no Python bytes object, no GIL)."""
     encoded = os.fsencode(path)
     if b"\0" in encoded:
         raise ValueError("embedded null byte in path")
     dec, info, summary = _decoder()
-    rc = lib.jc_read_file(dec, encoded, flags, max_pixels, max_scans, info)
+    rc = lib.jc_read_file_rows(dec, encoded, flags, max_pixels, max_scans, max_rows, info)
     if rc == -2:
         raise OSError(info.sys_errno, ffi.string(info.message).decode("latin-1"), path)
     if rc != 0:
@@ -176,17 +188,18 @@ def _result(info, summary: np.ndarray, channels: int) -> Coefficients:
     return coeffs
 
 
-def _read_src(src: Source, flags: int, max_pixels: int, max_scans: int) -> tuple[Coefficients, Optional[str]]:
+def _read_src(src: Source, flags: int, max_pixels: int, max_scans: int,
+              max_rows: int = 0) -> tuple[Coefficients, Optional[str]]:
     """(coefficients, file name or None) for any supported source."""
     if isinstance(src, (bytes, bytearray, memoryview)):
-        return _read_data(src, None, flags, max_pixels, max_scans), None
+        return _read_data(src, None, flags, max_pixels, max_scans, max_rows), None
     if isinstance(src, (str, os.PathLike)):
         name = os.fspath(src)
         if isinstance(name, bytes):
             name = os.fsdecode(name)
-        return _read_path(name, flags, max_pixels, max_scans), name
+        return _read_path(name, flags, max_pixels, max_scans, max_rows), name
     data, name = _load(src)
-    return _read_data(data, name, flags, max_pixels, max_scans), name
+    return _read_data(data, name, flags, max_pixels, max_scans, max_rows), name
 
 
 def _warn(coeffs: Coefficients, name: Optional[str], stacklevel: int = 3) -> None:
@@ -196,7 +209,8 @@ def _warn(coeffs: Coefficients, name: Optional[str], stacklevel: int = 3) -> Non
 
 
 def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
-         max_scans: Optional[int] = DEFAULT_MAX_SCANS, layout: str = "blocks") -> Coefficients:
+         max_scans: Optional[int] = DEFAULT_MAX_SCANS, layout: str = "blocks",
+         max_height: Optional[int] = None) -> Coefficients:
     """Read a JPEG's quantised DCT coefficients (entropy decoding only).
 
     Args:
@@ -208,6 +222,15 @@ def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAU
         max_scans: refuse files with more scans (progressive scan flooding; None: no limit).
         layout: ``"blocks"`` (each component filled as ``(Hb, Wb, 8, 8)``) or ``"channels"``
             (filled as ``(64, Hb, Wb)``; ``coefficients`` is then a strided view of it).
+        max_height: read only the top rows: the result is exactly
+            ``transforms.crop(read(src), 0, 0, H2, width)`` with ``H2 = min(height, max_height
+            rounded up to the MCU height)`` (8 pixels for one-component images); when ``H2`` is
+            the full height it is exactly ``read(src)``. Sequential single-scan files (the
+            common baseline JPEG) stop entropy decoding after the last iMCU row needed, which
+            saves the time of the rows below; progressive and multi-scan files are decoded
+            whole, then cut. Damage in the rows below the stop point is not read, so its
+            warnings are not reported (libjpeg reads a few bytes ahead, so damage right at the
+            stop point may still be). None (default): the whole image.
 
     Returns:
         :class:`Coefficients`; recoverable damage is listed in ``.warnings`` and issued as a
@@ -217,7 +240,8 @@ def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAU
         JpegError: not decodable (libjpeg's message and the file name), or over a limit.
         OSError: the path cannot be opened.
     """
-    coeffs, name = _read_src(src, _flags(strict, layout), max_pixels or 0, max_scans or 0)
+    coeffs, name = _read_src(src, _flags(strict, layout), max_pixels or 0, max_scans or 0,
+                             _max_rows(max_height))
     if coeffs.warnings:
         _warn(coeffs, name)
     return coeffs
@@ -277,12 +301,13 @@ def read_batch(srcs: Iterable[Source], *, threads: Optional[int] = None, errors:
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
     kwargs = {"strict": False, "max_pixels": DEFAULT_MAX_PIXELS, "max_scans": DEFAULT_MAX_SCANS,
-              "layout": "blocks"}
+              "layout": "blocks", "max_height": None}
     unknown = set(read_kwargs) - set(kwargs)
     if unknown:
         raise TypeError(f"unexpected keyword arguments: {sorted(unknown)}")
     kwargs.update(read_kwargs)
-    args = (_flags(kwargs["strict"], kwargs["layout"]), kwargs["max_pixels"] or 0, kwargs["max_scans"] or 0)
+    args = (_flags(kwargs["strict"], kwargs["layout"]), kwargs["max_pixels"] or 0, kwargs["max_scans"] or 0,
+            _max_rows(kwargs["max_height"]))
     srcs = list(srcs)
     threads = _default_threads() if threads is None else int(threads)
     if threads < 1:
