@@ -350,6 +350,8 @@ JPEGCOEF_ROWS = {  # key -> (label, kind, source)
     "jpegcoef.read.path.blocks": ("jpegcoef.read(path, layout='blocks')", "coef", "path"),
     "jpegcoef.read.path.channels": ("jpegcoef.read(path, layout='channels')", "coef", "path"),
     "jpegcoef.decode_rgb": ("jpegcoef.decode_rgb(bytes) (our C full decode)", "rgb", "bytes"),
+    "jpegcoef.read.bytes.blocks.h224": ("jpegcoef.read(bytes, max_height=224) (top rows only)",
+                                        "coef", "bytes"),
 }
 
 
@@ -383,8 +385,11 @@ def jpegcoef_methods(paths, blobs, threads: int, batch_size: int) -> list[Method
     def decode(i: int) -> None:
         decode_rgb(blobs[i])
 
+    def read_bytes_top(i: int) -> None:
+        read(blobs[i], max_height=224)
+
     fns = dict(zip(JPEGCOEF_ROWS, (read_bytes_blocks, read_bytes_channels, read_path_blocks,
-                                   read_path_channels, decode)))
+                                   read_path_channels, decode, read_bytes_top)))
     rows: list[Method | Unavailable] = [
         Method(k, lab, kind, src, "jpegcoef", run=fns[k], version=version)
         for k, (lab, kind, src) in JPEGCOEF_ROWS.items()]
