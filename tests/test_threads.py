@@ -116,3 +116,38 @@ def test_read_batch_on_8_threads_equals_serial(tmp_path):
             got = [("error", r.libjpeg_message) if isinstance(r, JpegError) else ("ok", r) for r in batch]
             bad = [i for i, (a, b) in enumerate(zip(serial, got)) if not same(a, b)]
             assert not bad, bad[:10]
+
+
+def test_read_batch_shares_the_work_and_nests():
+    """read_batch: the calling thread and the helpers all pull images (each thread reads some),
+    results stay in input order, and a read_batch inside a helper thread (whose pool is busy)
+    does not deadlock."""
+    import jpegcoef.reader as reader
+
+    items = [p.read_bytes() for p in sorted(DATA.glob("gen-4*.jpg"))] * 4
+    seen: dict = {}
+    orig = reader._read_src
+
+    def spy(src, *args):
+        seen.setdefault(threading.current_thread().name, 0)
+        seen[threading.current_thread().name] += 1
+        if threading.current_thread() is not threading.main_thread():
+            threading.Event().wait(0.001)      # let the calling thread take some images too
+        return orig(src, *args)
+
+    reader._read_src = spy
+    try:
+        out = jpegcoef.read_batch(items, threads=2)
+    finally:
+        reader._read_src = orig
+    assert len(seen) == 2 and all(v > 0 for v in seen.values()), seen
+    for data, c in zip(items, out):
+        assert same(("ok", c), ("ok", jpegcoef.read(data)))
+
+    def nested():
+        return jpegcoef.read_batch(items[:6], threads=2)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jpegcoef.JpegWarning)
+        inner = reader._pool(1).submit(nested).result(timeout=60)
+    assert [c.width for c in inner] == [jpegcoef.read(d).width for d in items[:6]]

@@ -6,6 +6,7 @@ coefficients are decoded by libjpeg straight into one buffer that numpy then own
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import warnings
@@ -253,7 +254,7 @@ _pools_lock = threading.Lock()
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    """A persistent pool per thread count, so each worker keeps its decoder across calls."""
+    """A persistent pool of ``threads`` helper threads (per count), so each keeps its decoder."""
     with _pools_lock:
         pool = _pools.get(threads)
         if pool is None:
@@ -289,6 +290,23 @@ def _read_chunk(items: list, args: tuple) -> list:
     return out
 
 
+def _pull(srcs: list, results: list, take, args: tuple) -> None:
+    """Read the images whose indices ``take()`` hands out (a shared counter: ``next`` on an
+    ``itertools.count`` is atomic under the GIL) until none are left; each thread asks for the
+    next image only when it is done with the last, so all threads finish within one image of
+    each other. The result objects are built here, in the worker thread."""
+    n = len(srcs)
+    read = _read_src
+    while True:
+        i = take()
+        if i >= n:
+            return
+        try:
+            results[i] = read(srcs[i], *args)[0]
+        except Exception as e:  # noqa: BLE001 - handed back to the caller in order
+            results[i] = e
+
+
 def read_batch(srcs: Iterable[Source], *, threads: Optional[int] = None, errors: str = "raise",
                **read_kwargs) -> list:
     """Read many JPEGs on ``threads`` threads (default: the CPUs available); results in input order.
@@ -296,7 +314,9 @@ def read_batch(srcs: Iterable[Source], *, threads: Optional[int] = None, errors:
     The C decoding runs without the GIL. ``read_kwargs`` are :func:`read`'s keyword arguments.
     With ``errors="raise"`` the first failing source (in input order) raises :class:`JpegError`
     naming it (or its ``OSError``); with ``errors="return"`` its slot holds the exception object.
-    Warnings are issued from the calling thread, in input order.
+    Warnings are issued from the calling thread, in input order. The calling thread reads
+    images too, beside ``threads - 1`` helper threads; each takes the next image as soon as it
+    is free, so they all finish together.
     """
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
@@ -315,9 +335,18 @@ def read_batch(srcs: Iterable[Source], *, threads: Optional[int] = None, errors:
     if threads == 1 or len(srcs) <= 1:
         results = _read_chunk(srcs, args)
     else:
-        chunk = max(1, min(16, len(srcs) // (threads * 4)))
-        parts = [srcs[i: i + chunk] for i in range(0, len(srcs), chunk)]
-        results = [r for part in _pool(threads).map(_read_chunk, parts, [args] * len(parts)) for r in part]
+        # the calling thread works too: threads - 1 helpers, all pulling from one counter
+        results = [None] * len(srcs)
+        take = itertools.count().__next__
+        helpers = min(threads, len(srcs)) - 1
+        pool = _pool(helpers)
+        futures = [pool.submit(_pull, srcs, results, take, args) for _ in range(helpers)]
+        try:
+            _pull(srcs, results, take, args)
+        finally:
+            for f in futures:   # a helper that never started (busy pool) is not waited for
+                if not f.cancel():
+                    f.result()
     for i, (src, r) in enumerate(zip(srcs, results)):
         name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else None
         if isinstance(r, BaseException):
