@@ -249,3 +249,101 @@ def test_fast_path_equals_reference_transforms(folder, name):
                 assert fast.keys() == ref.keys()
                 for k in ref:
                     np.testing.assert_array_equal(fast[k], ref[k], err_msg=f"{name} {fmt.name} {crop} {seed} {k}")
+
+
+# ------------------------------------------------------------------------------------------------
+# The training path reads only the rows down to the crop's bottom (frame header first)
+# ------------------------------------------------------------------------------------------------
+def _synthetic_file(path, w, h, sampling, seed, colorspace="ycbcr"):
+    """A JPEG of any sampling (written losslessly from random coefficients)."""
+    rng = np.random.default_rng(seed)
+    hmax, vmax = max(s[0] for s in sampling), max(s[1] for s in sampling)
+    my, mx = -(-h // (8 * vmax)), -(-w // (8 * hmax))
+    comps = [jpegcoef.Component(rng.integers(-30, 30, (my * v, mx * hh, 8, 8)), rng.integers(1, 9, (8, 8)), (hh, v))
+             for hh, v in sampling]
+    jpegcoef.write(jpegcoef.Coefficients(w, h, comps, colorspace=colorspace), path)
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory) -> Path:
+    """Files of every layout the DCT pipeline treats differently, larger than a 64 crop in both
+    directions (or smaller: padding), sequential and progressive, with a long APP segment."""
+    root = tmp_path_factory.mktemp("layouts")
+    for i, (w, h, kind, extra) in enumerate([
+            (150, 120, "420", {}), (131, 101, "444", {}), (120, 150, "422", {}), (140, 90, "gray", {}),
+            (150, 120, "420", {"progressive": True}), (100, 140, "444", {"progressive": True}),
+            (48, 150, "420", {}), (140, 40, "444", {}), (110, 100, "cmyk", {})]):
+        img = _photo(w, h, i)
+        if kind == "gray":
+            img.convert("L").save(root / f"{i}.jpg", quality=90, **extra)
+        elif kind == "cmyk":
+            img.convert("CMYK").save(root / f"{i}.jpg", quality=90)
+        else:
+            img.save(root / f"{i}.jpg", quality=90, subsampling={"444": 0, "422": 1, "420": 2}[kind], **extra)
+    _synthetic_file(root / "s440.jpg", 120, 130, [(1, 2), (1, 1), (1, 1)], 1)
+    _synthetic_file(root / "s411.jpg", 130, 100, [(4, 1), (1, 1), (1, 1)], 2)
+    _synthetic_file(root / "smix.jpg", 100, 120, [(2, 2), (1, 2), (2, 1)], 3)
+    data = (root / "0.jpg").read_bytes()  # two 40 KB COM segments before the frame header
+    com = b"\xff\xfe" + (2 + 40000).to_bytes(2, "big") + bytes(40000)
+    (root / "long_header.jpg").write_bytes(data[:2] + com + com + data[2:])
+    return root
+
+
+def _reference(path, fmt, crop, train, seed):
+    """The pipeline without the header shortcut: whole file read, whole-file conversion where
+    the loader does it, then host(dct_crop(...)) built from jpegcoef.transforms."""
+    rng = np.random.default_rng(seed) if train else None
+    c = jpegcoef.read(path)
+    kind = F.sampling_kind(c)
+    if kind != "420" and (kind in ("cmyk", "ycck") or not D._mcu_divides_16(c)):
+        c, _ = F.to_420(c, src=path)
+    return fmt.host(D.dct_crop(c, crop, train, rng))
+
+
+def test_frame_header_matches_libjpeg(layouts):
+    for path in sorted(layouts.glob("*.jpg")):
+        c = jpegcoef.read(path)
+        assert D.file_frame(str(path)) == (c.height, c.width, tuple(x.sampling for x in c.components)), path.name
+    assert D.jpeg_frame((layouts / "long_header.jpg").read_bytes()[:20000]) is None  # SOF not in reach
+    assert D.jpeg_frame(b"this is not a jpeg") is None
+    assert D.jpeg_frame(b"\xff\xd8\xff\xda\x00\x08" + bytes(20)) is None  # scan before any frame
+    assert D.jpeg_frame(b"\xff\xd8\xff\xe0\x00") is None  # cut short
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_top_rows_read_equals_whole_file_pipeline(layouts, train, monkeypatch):
+    """Crop window from the frame header, read(max_height=window bottom): the same crop, flip
+    and values as reading the whole file, for every layout; max_height really is used."""
+    heights = []
+    real = jpegcoef.reader.read
+
+    def spy(src, **kw):
+        heights.append(kw.get("max_height"))
+        return real(src, **kw)
+
+    files = sorted(str(p) for p in layouts.glob("*.jpg"))
+    for fmt in (F.get("dctnet", channels=24), F.get("gueguen")):
+        ds = D.JpegFolder(files, fmt, train=train, crop=64)
+        for i, path in enumerate(files):
+            for seed in (range(6) if train else [None]):
+                want = _reference(path, fmt, 64, train, seed)
+                monkeypatch.setattr(jpegcoef.reader, "read", spy)
+                host, _, meta = ds.load(i, seed)
+                monkeypatch.setattr(jpegcoef.reader, "read", real)
+                assert meta["kind"] == F.sampling_kind(jpegcoef.read(path))
+                for k in want:
+                    np.testing.assert_array_equal(host[k], want[k], err_msg=f"{path} {seed} {k}")
+    assert sum(h is not None for h in heights) > len(heights) // 2
+
+
+def test_header_disagreeing_with_libjpeg_falls_back_to_whole_read(layouts, monkeypatch):
+    path = str(layouts / "1.jpg")
+    fmt = F.get("dctnet", channels=24)
+    real = D.file_frame
+    monkeypatch.setattr(D, "file_frame", lambda p: (lambda h, w, s: (h, w + 16, s))(*real(p)))
+    ds = D.JpegFolder([path], fmt, train=True, crop=64)
+    for seed in range(4):
+        host, _, _ = ds.load(0, seed)
+        want = _reference(path, fmt, 64, True, seed)
+        for k in want:
+            np.testing.assert_array_equal(host[k], want[k])

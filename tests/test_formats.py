@@ -112,6 +112,42 @@ def test_to_420_gray_and_rgb():
     assert F.to_420(out)[0] is out  # 4:2:0 passes through
 
 
+@pytest.mark.parametrize("sampling,colorspace", [
+    ([(1, 1)] * 3, "ycbcr"), ([(2, 1), (1, 1), (1, 1)], "ycbcr"), ([(1, 2), (1, 1), (1, 1)], "ycbcr"),
+    ([(2, 2), (1, 2), (2, 1)], "ycbcr"), ([(1, 1)], "gray"), ([(2, 2), (1, 1), (1, 1)], "ycbcr")])
+def test_host_window_converts_windows_like_to_420(sampling, colorspace):
+    """host_window of a gray/4:4:4/4:2:2/4:4:0/mixed image == host(hflip(pad(to_420(crop(c))))),
+    bit for bit, for windows of whole MCUs anywhere, flipped or not, padded or not."""
+    from jpegcoef import transforms as T
+
+    c = _coeffs(100, 84, sampling, colorspace=colorspace, seed=len(sampling))  # 5x6 whole MCUs
+    assert F.window_fusable(c)
+    fmts = (F.get("dctnet", channels=24), F.get("gueguen"), F.get("dctnet", channels=48, upsample="dct"))
+    for top, left, rows, cols, size, pad in ((0, 0, 2, 2, 2, (0, 0)), (3, 4, 2, 2, 2, (0, 0)),
+                                             (1, 2, 4, 3, 4, (0, 0)), (2, 1, 3, 2, 4, (1, 1))):
+        crop = T.crop(c, top * 16, left * 16, rows * 16, cols * 16)
+        conv, _ = F.to_420(crop)
+        for flip in (False, True):
+            for fmt in fmts:
+                got = fmt.host_window(c, top, left, rows, cols, size, pad, flip)
+                want = fmt.host_window(conv, 0, 0, rows, cols, size, pad, flip)
+                assert got.keys() == want.keys()
+                for k in want:
+                    np.testing.assert_array_equal(got[k], want[k], err_msg=f"{sampling} {top},{left} {flip} {k}")
+                if size == rows == cols:
+                    ref = fmt.host(T.hflip(conv) if flip else conv)
+                    for k in ref:
+                        np.testing.assert_array_equal(got[k], ref[k])
+    fmt = fmts[0]
+    if F.sampling_kind(c) != "420":  # a window reaching into the partial last MCU is refused
+        with pytest.raises(ValueError, match="whole MCUs"):
+            fmt.host_window(c, 4, 0, 2, 2, 2)
+    odd = _coeffs(64, 32, [(4, 1), (1, 1), (1, 1)])
+    assert not F.window_fusable(odd) and not F.window_fusable(_coeffs(32, 32, [(1, 1)] * 3, colorspace="rgb"))
+    with pytest.raises(ValueError, match="411"):
+        fmt.host_window(odd, 0, 0, 1, 1, 1)
+
+
 def _batch(fmt, n=2, size=32, seed=0):
     cs = [_coeffs(size, size, [(2, 2), (1, 1), (1, 1)], seed=seed + i) for i in range(n)]
     return cs, fmt.collate([fmt.host(c) for c in cs])

@@ -9,9 +9,13 @@ a plain list of files (Python list of paths or ``(path, label)`` pairs, or a tex
   then, training: a random crop on the 16-pixel MCU grid and a random horizontal flip, both
   lossless in the DCT domain; evaluation: the centre crop. ``crop`` must be a multiple of 16;
   crop positions are multiples of 16 pixels inside the image's whole MCUs, and there is no
-  scale augmentation (that needs pixels: ``augment="rgb-reencode"``). Files whose MCU divides
-  16 (4:4:4, 4:2:2, 4:4:0, gray, RGB) are cropped first and only the crop is converted; the
-  hot path is one gather per component (:meth:`Format.host_window`). An image smaller than the crop is
+  scale augmentation (that needs pixels: ``augment="rgb-reencode"``). The window is drawn
+  from the size in the frame header (:func:`file_frame`, a few bytes) before the coefficients
+  are read, and only the rows down to its bottom are read (``jpegcoef.read(max_height=...)``:
+  sequential files stop entropy decoding there); same draws, same result as reading the whole
+  file. Files whose MCU divides 16 (4:4:4, 4:2:2, 4:4:0, gray, RGB) are cropped first and only
+  the crop is converted (gray, 4:4:4, 4:2:2, 4:4:0 inside the fused gather); the hot path is
+  one gather per component (:meth:`Format.host_window`). An image smaller than the crop is
   padded with zero blocks (zero coefficients = flat mid-grey, 128) around it, centred: it is
   not rescaled (rescaling is not a lossless DCT operation; use ``jpegcoef prepare`` to resize a
   dataset once).
@@ -46,13 +50,14 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from . import transforms
+from . import reader, transforms
 from .coefficients import Coefficients, Component
-from .formats import Format, get as get_format, sampling_kind, to_420
+from .formats import Format, get as get_format, sampling_kind, to_420, window_fusable
 from .stats import JPEG_SUFFIXES
 
 __all__ = ["JpegFolder", "JpegLoader", "SeededSampler", "SampleError", "make_loader", "collate",
-           "random_resized_crop_box", "load_rgb", "crop_plan", "dct_crop", "dct_sample"]
+           "random_resized_crop_box", "load_rgb", "crop_plan", "dct_crop", "dct_sample", "jpeg_frame",
+           "file_frame"]
 
 MCU = 16  # the 4:2:0 MCU, in pixels
 
@@ -165,6 +170,86 @@ def load_rgb(path: Any, crop: int, train: bool, rng: Optional[np.random.Generato
 
 
 # ------------------------------------------------------------------------------------------------
+# Frame header (size and sampling before the coefficients are read)
+# ------------------------------------------------------------------------------------------------
+# SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC)
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# markers without a length field: TEM, RST0-7, SOI
+_STANDALONE = frozenset([0x01, 0xD8, *range(0xD0, 0xD8)])
+
+
+def jpeg_frame(data: Union[bytes, bytearray, memoryview]) -> Optional[tuple[int, int, tuple]]:
+    """``(height, width, sampling)`` from a JPEG's first frame header (SOF marker), or None.
+
+    ``sampling`` holds each component's ``(h, v)`` factors. Only the marker segments before the
+    SOF are walked (a few steps; nothing is decoded), the way libjpeg walks them: bytes before
+    a marker and fill bytes are skipped. None when the data does not start with SOI, reaches
+    SOS/EOI or its end before a SOF, or the SOF is malformed -- the caller then reads the
+    whole file and lets libjpeg judge it.
+    """
+    n = len(data)
+    if n < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return None
+    i = 2
+    while i + 4 <= n:
+        if data[i] != 0xFF:  # extraneous bytes before a marker (libjpeg skips them, warning)
+            i += 1
+            continue
+        m = data[i + 1]
+        if m == 0xFF:  # fill byte
+            i += 1
+            continue
+        if m in _STANDALONE or m == 0x00:
+            i += 2
+            continue
+        if m == 0xDA or m == 0xD9:  # SOS or EOI before any SOF
+            return None
+        length = (data[i + 2] << 8) | data[i + 3]
+        if m in _SOF_MARKERS:
+            if length < 8 or i + 2 + length > n:
+                return None
+            height = (data[i + 5] << 8) | data[i + 6]
+            width = (data[i + 7] << 8) | data[i + 8]
+            ncomp = data[i + 9]
+            if length != 8 + 3 * ncomp or ncomp == 0 or height == 0 or width == 0:
+                return None
+            samp = tuple((data[i + 11 + 3 * k] >> 4, data[i + 11 + 3 * k] & 15) for k in range(ncomp))
+            return height, width, samp
+        if length < 2:
+            return None
+        i += 2 + length
+    return None
+
+
+def _crops_first(sampling: tuple) -> bool:
+    """Whether a file with these sampling factors takes the crop-first path (1 or 3 components
+    whose MCU divides the 16-pixel grid), i.e. whether reading only its top rows is enough."""
+    if len(sampling) == 1:
+        return True
+    if len(sampling) != 3 or any(not (1 <= h <= 4 and 1 <= v <= 4) for h, v in sampling):
+        return False
+    return MCU % (8 * max(h for h, _ in sampling)) == 0 and MCU % (8 * max(v for _, v in sampling)) == 0
+
+
+_HEAD = 16384  # bytes read for the frame header (the markers before SOF: EXIF, ICC, tables)
+
+
+def file_frame(path: str) -> Optional[tuple[int, int, tuple]]:
+    """:func:`jpeg_frame` of a file, from its first bytes (the whole file when the markers
+    before the frame header are longer than that); None as there."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        head = os.pread(fd, _HEAD, 0)
+        frame = jpeg_frame(head)
+        if frame is None and len(head) == _HEAD:  # long APPn segments: look further
+            size = os.fstat(fd).st_size
+            frame = jpeg_frame(os.pread(fd, size, 0))
+    finally:
+        os.close(fd)
+    return frame
+
+
+# ------------------------------------------------------------------------------------------------
 # DCT-domain crop/pad/flip
 # ------------------------------------------------------------------------------------------------
 def _pad(c: Coefficients, n: int, before_y: int, before_x: int) -> Coefficients:
@@ -215,12 +300,18 @@ def dct_crop(c: Coefficients, crop: int, train: bool, rng: Optional[np.random.Ge
 
 
 def dct_sample(c: Coefficients, fmt: Format, crop: int, train: bool,
-               rng: Optional[np.random.Generator]) -> dict:
+               rng: Optional[np.random.Generator], plan: Optional[tuple] = None) -> dict:
     """``fmt.host(dct_crop(c, ...))`` computed the fast way (same random draws, same result):
     files that are not 4:2:0 are cropped on their own grid and only the crop is converted; then
-    one fused gather (:meth:`Format.host_window`)."""
-    top, left, rows, cols, pad_y, pad_x = crop_plan(c.height, c.width, crop, train, rng)
-    if sampling_kind(c) != "420":
+    one fused gather (:meth:`Format.host_window`).
+
+    ``plan``: the :func:`crop_plan` already drawn from the full image's size (then ``c`` may be
+    that image cut below the window, as ``read(..., max_height=...)`` returns it)."""
+    if plan is None:
+        plan = crop_plan(c.height, c.width, crop, train, rng)
+    top, left, rows, cols, pad_y, pad_x = plan
+    if sampling_kind(c) != "420" and not (window_fusable(c) and (top + rows) * MCU <= c.height
+                                          and (left + cols) * MCU <= c.width):
         c = transforms.crop(c, top * MCU, left * MCU, min(rows * MCU, c.height - top * MCU),
                             min(cols * MCU, c.width - left * MCU), copy=False)
         c, _ = to_420(c)
@@ -307,8 +398,7 @@ class JpegFolder(Dataset):
 
     # -- loading ---------------------------------------------------------------------------------
     def _coefficients(self, path: str, rng: Optional[np.random.Generator], meta: dict) -> Coefficients:
-        from .reader import read
-
+        read = reader.read
         if self.augment == "rgb-reencode":
             img = load_rgb(path, self.crop, self.train, rng)
             buf = io.BytesIO()
@@ -323,21 +413,46 @@ class JpegFolder(Dataset):
             c, _ = to_420(c, src=path)  # re-encode / coarse MCU grid: convert the whole file
         return c
 
+    def _dct_host(self, path: str, seed: Optional[int], meta: dict) -> dict:
+        """The default DCT path: the window is drawn from the frame header's size first, so
+        only the rows down to its bottom are read (``max_height``); same draws, same result
+        as reading the whole file (:meth:`_coefficients` + :func:`dct_sample`)."""
+        rng = np.random.default_rng(seed) if self.train else None
+        frame = file_frame(path)
+        if frame is not None:
+            height, width, sampling = frame
+            plan = crop_plan(height, width, self.crop, self.train, rng)
+            bottom = (plan[0] + plan[2]) * MCU
+            cut = bottom < height and _crops_first(sampling)
+            c = reader.read(path, max_height=bottom if cut else None)
+            if c.width == width and c.height == (bottom if cut else height):
+                meta["warnings"] = len(c.warnings)
+                meta["kind"] = kind = sampling_kind(c)
+                if kind != "420" and (kind in ("cmyk", "ycck") or not _mcu_divides_16(c)):
+                    if cut:  # not expected (_crops_first): the conversion needs the whole file
+                        c = reader.read(path)
+                        meta["warnings"] = len(c.warnings)
+                    c, _ = to_420(c, src=path)
+                return dct_sample(c, self.format, self.crop, self.train, rng, plan)
+            rng = np.random.default_rng(seed) if self.train else None  # header and libjpeg disagree
+        c = self._coefficients(path, rng, meta)
+        return dct_sample(c, self.format, self.crop, self.train, rng)
+
     def load(self, index: int, seed: Optional[int] = None) -> tuple:
         """``(host_dict or None, label, meta)`` for one file; ``seed`` drives the augmentation."""
         path, label = self.paths[index], self.labels[index]
-        rng = np.random.default_rng(seed) if self.train else None
         meta: dict = {"path": path, "kind": None, "error": None, "warnings": 0}
         try:
-            if self.format.kind == "rgb":
-                img = load_rgb(path, self.crop, self.train, rng)
-                meta["kind"] = "rgb-pixels"
-                host = self.format.host(np.asarray(img))
-            elif self.augment == "rgb-reencode":  # already crop x crop pixels
-                host = self.format.host(self._coefficients(path, rng, meta))
+            if self.format.kind != "rgb" and self.augment is None:
+                host = self._dct_host(path, seed, meta)
             else:
-                c = self._coefficients(path, rng, meta)
-                host = dct_sample(c, self.format, self.crop, self.train, rng)
+                rng = np.random.default_rng(seed) if self.train else None
+                if self.format.kind == "rgb":
+                    img = load_rgb(path, self.crop, self.train, rng)
+                    meta["kind"] = "rgb-pixels"
+                    host = self.format.host(np.asarray(img))
+                else:  # rgb-reencode: already crop x crop pixels
+                    host = self.format.host(self._coefficients(path, rng, meta))
         except Exception as e:  # noqa: BLE001 - bad files are reported by name
             if self.on_error == "raise":
                 raise SampleError(path, e) from e

@@ -53,7 +53,7 @@ from torch.utils.data import get_worker_info
 
 from .coefficients import Coefficients, Component
 
-__all__ = ["Format", "get", "names", "SUBSETS", "to_420", "load_stats", "dct_matrix",
+__all__ = ["Format", "get", "names", "SUBSETS", "to_420", "window_fusable", "load_stats", "dct_matrix",
            "upsample_matrix", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 #: The DCTNet static channel subsets: frequency indices (8*row + col) per component.
@@ -189,6 +189,25 @@ def _to_int16(a: np.ndarray) -> np.ndarray:
 
 
 _ONES = np.ones((8, 8), np.uint16)
+_ONES64 = _ONES.reshape(64)
+_FUSABLE = ("gray", "444", "422", "440")
+
+
+def window_fusable(c: Coefficients) -> bool:
+    """Whether :meth:`Format.host_window` converts windows of ``c`` to 4:2:0 itself: gray, or
+    YCbCr whose luma has the highest sampling factors, all factors 1 or 2 (4:4:4, 4:2:2,
+    4:4:0 and mixes of them). For such files :func:`to_420` of a window of whole 16-pixel MCUs
+    is window-local: luma kept, chroma dequantised and box-averaged per 16x16 pixels."""
+    comps = c.components
+    if len(comps) == 1:
+        return c.colorspace == "gray"
+    if len(comps) != 3 or c.colorspace != "ycbcr":
+        return False
+    samp = [comp.sampling for comp in comps]
+    if any(h not in (1, 2) or v not in (1, 2) for h, v in samp):
+        return False
+    hmax, vmax = max(h for h, _ in samp), max(v for _, v in samp)
+    return samp[0] == (hmax, vmax)
 
 
 def _reencode(src: Any, quality: int = 95) -> Coefficients:
@@ -211,10 +230,13 @@ def sampling_kind(c: Coefficients) -> str:
     if c.colorspace in ("gray", "rgb", "cmyk", "ycck"):
         return c.colorspace
     s = [comp.sampling for comp in c.components]
-    names = {((2, 2), (1, 1), (1, 1)): "420", ((1, 1), (1, 1), (1, 1)): "444",
-             ((2, 1), (1, 1), (1, 1)): "422", ((1, 2), (1, 1), (1, 1)): "440",
-             ((4, 1), (1, 1), (1, 1)): "411"}
-    return names.get(tuple(s), "-".join(f"h{h}v{v}" for h, v in s))
+    name = _KIND_NAMES.get(tuple(s))
+    return name if name is not None else "-".join(f"h{h}v{v}" for h, v in s)
+
+
+_KIND_NAMES = {((2, 2), (1, 1), (1, 1)): "420", ((1, 1), (1, 1), (1, 1)): "444",
+               ((2, 1), (1, 1), (1, 1)): "422", ((1, 2), (1, 1), (1, 1)): "440",
+               ((4, 1), (1, 1), (1, 1)): "411"}
 
 
 def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
@@ -400,27 +422,54 @@ class Format:
 
     def host_window(self, c: Coefficients, top: int, left: int, rows: int, cols: int, size: int,
                     pad: tuple[int, int] = (0, 0), flip: bool = False) -> dict[str, np.ndarray]:
-        """``host`` of a window of a 4:2:0 image, fused into one gather per component.
+        """``host`` of a window of an image, fused into one gather per component.
 
-        Equals ``host(hflip(pad(crop(c))))``: the window of ``rows x cols`` MCUs (16x16 pixels) at
-        MCU ``(top, left)``, placed at MCU ``pad`` in a ``size x size``-MCU canvas of zero blocks
-        when smaller, mirrored left-right (blocks reversed, odd horizontal frequencies negated)
-        when ``flip``. This is the training pipeline's hot path (the tests check it against
-        :mod:`jpegcoef.transforms`).
+        Equals ``host(hflip(pad(to_420(crop(c)))))``: the window of ``rows x cols`` MCUs (16x16
+        pixels) at MCU ``(top, left)``, placed at MCU ``pad`` in a ``size x size``-MCU canvas of
+        zero blocks when smaller, mirrored left-right (blocks reversed, odd horizontal
+        frequencies negated) when ``flip``. ``c`` is 4:2:0; or (:func:`window_fusable`) gray or
+        a YCbCr layout :func:`to_420` converts exactly per window (4:4:4, 4:2:2, 4:4:0), for a
+        window of whole MCUs: the conversion of the window is computed with the same operations
+        as :func:`to_420`, only the selected channels are rounded. This is the training
+        pipeline's hot path (the tests check it against :mod:`jpegcoef.transforms` and
+        :func:`to_420`).
         """
         if self.kind == "rgb":
             raise TypeError("host_window is for the DCT formats")
-        y, cb, cr = c.components
+        comps = c.components
         ci = self._host_c_index()
         out = {}
-        for key, comp, f, idx in (("y", y, 2, self.y_index), ("cb", cb, 1, ci), ("cr", cr, 1, ci)):
+        kind = sampling_kind(c)
+        if kind == "420":
+            sources = ((comps[0], 2, 2, False), (comps[1], 1, 1, False), (comps[2], 1, 1, False))
+        else:
+            if not window_fusable(c) or (top + rows) * 16 > c.height or (left + cols) * 16 > c.width:
+                raise ValueError(f"host_window takes 4:2:0 or (a window of whole MCUs of) "
+                                 f"{sorted(_FUSABLE)}-like layouts, not {kind}; use to_420 first")
+            if len(comps) == 1:
+                sources = ((comps[0], 2, 2, False), None, None)
+            else:
+                hmax, vmax = comps[0].sampling
+                sources = ((comps[0], 2, 2, False),) + tuple(
+                    (comp, 2 * comp.sampling[1] // vmax, 2 * comp.sampling[0] // hmax, True) for comp in comps[1:])
+        for key, src, idx in (("y", sources[0], self.y_index), ("cb", sources[1], ci), ("cr", sources[2], ci)):
             r, k, sign = _gather_index(idx)
-            a = comp.coefficients[top * f:(top + rows) * f, left * f:(left + cols) * f]
-            if a.shape[0] != rows * f or a.shape[1] != cols * f:
+            f = 2 if key == "y" else 1
+            if src is None:  # gray: neutral chroma
+                out[key] = np.zeros((len(idx), size * f, size * f), np.int16)
+                continue
+            comp, fy, fx, convert = src
+            a = comp.coefficients[top * fy:(top + rows) * fy, left * fx:(left + cols) * fx]
+            if a.shape[0] != rows * fy or a.shape[1] != cols * fx:
                 raise ValueError(f"window {rows}x{cols} MCUs at ({top}, {left}) exceeds the {key} grid {comp.shape}")
+            if convert:  # to_420's chroma: dequantise, resample to the 4:2:0 grid (same ops)
+                a = a.astype(np.float32) * comp.quant.astype(np.float32)
+                a = _resample_axis(_resample_axis(a, 0, 1 / fy), 1, 1 / fx)
             if flip:
                 a = a[:, ::-1]
             g = a[:, :, r, k]  # (h, w, n): one copy
+            if convert:
+                g = _to_int16(g)
             if flip:
                 g *= sign
             g = g.transpose(2, 0, 1)
@@ -432,7 +481,11 @@ class Format:
                 x0 = (size - pad[1] - cols) * f if flip else pad[1] * f
                 canvas[:, y0:y0 + rows * f, x0:x0 + cols * f] = g
                 out[key] = canvas
-        out["q"] = np.stack([y.quant.reshape(64), cb.quant.reshape(64), cr.quant.reshape(64)])
+        q0 = comps[0].quant.reshape(64)
+        if kind == "420":
+            out["q"] = np.stack([q0, comps[1].quant.reshape(64), comps[2].quant.reshape(64)])
+        else:  # converted chroma (and gray's zero chroma) are stored unquantised
+            out["q"] = np.stack([q0, _ONES64, _ONES64])
         return out
 
     def collate(self, samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
