@@ -116,6 +116,7 @@ _CHANNELS = lib.JC_CHANNELS
 _STRICT = lib.JC_STRICT
 _LAYOUT_FLAGS = {"blocks": 0, "channels": _CHANNELS}
 _new = object.__new__
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 def _flags(strict: bool, layout: str) -> int:
@@ -161,31 +162,76 @@ def _read_path(path: str, flags: int, max_pixels: int, max_scans: int, max_rows:
     return _result(info, summary, flags & _CHANNELS)
 
 
+class _ChannelsComponent(Component):
+    """A :class:`Component` read in the channels layout: ``coefficients``, the ``(Hb, Wb, 8, 8)``
+    strided view of the ``(64, Hb, Wb)`` array, is made on first access."""
+
+    def __getattr__(self, name: str):
+        if name == "coefficients":
+            ch = self.__dict__.get("_channels")
+            if ch is not None:
+                _, hb, wb = ch.shape
+                return self.__dict__.setdefault("coefficients", ch.reshape(8, 8, hb, wb).transpose(2, 3, 0, 1))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+class _ReadCoefficients(Coefficients):
+    """A :class:`Coefficients` straight from the C reader. Its :class:`Component` objects (numpy
+    arrays over the buffer the C handed over) are made on first access of ``components`` (or
+    ``y``/``cb``/``cr``...): a caller that only looks at the header, or drops the result, does
+    not pay for them. Otherwise it is an ordinary ``Coefficients`` (pickles, copies, replaces)."""
+
+    def __getattr__(self, name: str):
+        if name == "components":
+            d = self.__dict__
+            lazy = d.get("_lazy")
+            if lazy is not None:
+                comps = d.setdefault("components", _components(*lazy))
+                d.pop("_lazy", None)
+                return comps
+            if "components" in d:          # made by another thread meanwhile
+                return d["components"]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self):
+        self.components                     # noqa: B018 - make them before pickling/copying
+        state = dict(self.__dict__)
+        state.pop("_lazy", None)
+        return state
+
+
+def _components(mem, size: int, s: list, channels: int) -> list:
+    """The Component objects over the C buffer ``mem`` (quantisation tables first, then each
+    component at its offset), from the header facts ``s`` (the C summary)."""
+    buf = ffi.buffer(mem, size)
+    n = s[2]
+    quant = np.ndarray((n, 8, 8), np.uint16, buf)
+    comps = []
+    for i in range(n):
+        h, v, hb, wb, Hb, Wb, off, _ = s[10 + 8 * i: 18 + 8 * i]
+        if channels:
+            comp = _new(_ChannelsComponent)
+            comp.__dict__.update(_channels=np.ndarray((64, Hb, Wb), np.int16, buf, off * 2),
+                                 quant=quant[i], sampling=(h, v), blocks=(hb, wb))
+        else:
+            comp = _new(Component)
+            comp.__dict__.update(coefficients=np.ndarray((Hb, Wb, 8, 8), np.int16, buf, off * 2),
+                                 quant=quant[i], sampling=(h, v), blocks=(hb, wb))
+        comps.append(comp)
+    return comps
+
+
 def _result(info, summary: np.ndarray, channels: int) -> Coefficients:
-    """The hot path after a successful C call: one read-back of the header facts, and numpy
-    arrays over the single buffer the C handed over (quantisation tables first, then each
-    component), which is given back to C when the last of them is collected."""
+    """The hot path after a successful C call: one read-back of the header facts, and ownership
+    of the single buffer the C handed over (given back to C when the last array over it, or
+    the result, is collected). The arrays themselves are made on first access."""
     s = summary.tolist()
     size = info.data_size
-    mem = ffi.buffer(ffi.gc(info.data, lib.jc_release, size), size)
-    info.data = ffi.NULL
-    comps = []
-    for i in range(s[2]):
-        h, v, hb, wb, Hb, Wb, off, _ = s[10 + 8 * i: 18 + 8 * i]
-        comp = _new(Component)
-        if channels:
-            ch = np.ndarray((64, Hb, Wb), np.int16, mem, off * 2)
-            coefs = ch.reshape(8, 8, Hb, Wb).transpose(2, 3, 0, 1)
-        else:
-            ch = None
-            coefs = np.ndarray((Hb, Wb, 8, 8), np.int16, mem, off * 2)
-        comp.__dict__.update(coefficients=coefs, quant=np.ndarray((8, 8), np.uint16, mem, i * 128),
-                             sampling=(h, v), blocks=(hb, wb), _channels=ch)
-        comps.append(comp)
-    coeffs = _new(Coefficients)
-    coeffs.__dict__.update(width=s[0], height=s[1], components=comps, colorspace=_COLORSPACES[s[3]],
-                           progressive=bool(s[4]), arithmetic=bool(s[5]), orientation=s[6],
-                           warnings=_warning_texts(info) if s[7] else [])
+    coeffs = _new(_ReadCoefficients)
+    coeffs.__dict__.update(width=s[0], height=s[1], colorspace=_COLORSPACES[s[3]],
+                           progressive=s[4] != 0, arithmetic=s[5] != 0, orientation=s[6],
+                           warnings=_warning_texts(info) if s[7] else [],
+                           _lazy=(ffi.gc(info.data, lib.jc_release, size), size, s, channels))
     return coeffs
 
 
@@ -241,8 +287,22 @@ def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAU
         JpegError: not decodable (libjpeg's message and the file name), or over a limit.
         OSError: the path cannot be opened.
     """
-    coeffs, name = _read_src(src, _flags(strict, layout), max_pixels or 0, max_scans or 0,
-                             _max_rows(max_height))
+    flags = _flags(strict, layout)
+    max_rows = 0 if max_height is None else _max_rows(max_height)
+    if isinstance(src, _BYTES_LIKE):         # the hot path (_read_data inlined)
+        try:
+            dec, info, summary = _local.state
+        except AttributeError:
+            dec, info, summary = _decoder()
+        buf = ffi.from_buffer(src)
+        if lib.jc_read_rows(dec, buf, len(buf), flags, max_pixels or 0, max_scans or 0, max_rows,
+                            info) != 0:
+            raise _error(info, None)
+        coeffs = _result(info, summary, flags & _CHANNELS)
+        if coeffs.warnings:
+            _warn(coeffs, None)
+        return coeffs
+    coeffs, name = _read_src(src, flags, max_pixels or 0, max_scans or 0, max_rows)
     if coeffs.warnings:
         _warn(coeffs, name)
     return coeffs
