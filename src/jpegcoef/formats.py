@@ -189,7 +189,6 @@ def _to_int16(a: np.ndarray) -> np.ndarray:
 
 
 _ONES = np.ones((8, 8), np.uint16)
-_ONES64 = _ONES.reshape(64)
 _FUSABLE = ("gray", "444", "422", "440")
 
 
@@ -342,26 +341,45 @@ def load_stats(stats: Union[None, str, os.PathLike, Mapping]) -> tuple[np.ndarra
 # Formats
 # ------------------------------------------------------------------------------------------------
 _TORCH_DTYPES = {np.int16: torch.int16, np.uint16: torch.uint16, np.uint8: torch.uint8,
-                 np.float32: torch.float32}
+                 np.float32: torch.float32, np.int64: torch.int64}
 
 
-def _stack(samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
-    in_worker = get_worker_info() is not None
+def _stack(samples: Sequence[Mapping[str, np.ndarray]],
+           extra: Optional[Mapping[str, np.ndarray]] = None) -> dict[str, torch.Tensor]:
+    """Stack per-sample arrays per key (plus the ``extra`` arrays as they are) into tensors. In a
+    DataLoader worker they are all written straight into one shared-memory block (as
+    default_collate does per tensor, but one block per batch: one allocation and, with
+    :func:`jpegcoef.data.collate`, one file descriptor sent to the main process)."""
     if not samples:
         raise ValueError("cannot collate an empty list of samples")
-    keys = samples[0].keys()
-    out = {}
-    for k in keys:
+    parts = []  # (key, arrays to stack or None, shape, dtype, extra array or None)
+    for k in samples[0].keys():
         arrs = [s[k] for s in samples]
-        shapes = {a.shape for a in arrs}
-        if len(shapes) != 1:
+        shape = arrs[0].shape
+        if any(a.shape != shape for a in arrs):
+            shapes = {a.shape for a in arrs}
             raise ValueError(f"samples differ in shape for {k!r}: {sorted(shapes)} (crop them to one size)")
-        if in_worker:  # stack straight into shared memory, as default_collate does (no extra copy)
-            t = torch.empty((len(arrs),) + arrs[0].shape, dtype=_TORCH_DTYPES[arrs[0].dtype.type]).share_memory_()
-            np.stack(arrs, out=t.numpy())
-            out[k] = t
+        parts.append((k, arrs, (len(arrs),) + shape, arrs[0].dtype, None))
+    for k, a in (extra or {}).items():
+        parts.append((k, None, a.shape, a.dtype, a))
+    if get_worker_info() is None:
+        return {k: torch.from_numpy(np.stack(arrs) if arrs is not None else np.ascontiguousarray(a))
+                for k, arrs, _, _, a in parts}
+    offsets, total = [], 0
+    for _, _, shape, dtype, _ in parts:
+        offsets.append(total)
+        total += -(-int(np.prod(shape)) * dtype.itemsize // 64) * 64  # 64-byte aligned
+    block = torch.empty(max(total, 1), dtype=torch.uint8).share_memory_()
+    mem = block.numpy()
+    out = {}
+    for (k, arrs, shape, dtype, a), off in zip(parts, offsets):
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        view = mem[off:off + nbytes].view(dtype).reshape(shape)
+        if arrs is not None:
+            np.stack(arrs, out=view)
         else:
-            out[k] = torch.from_numpy(np.stack(arrs))
+            view[...] = a
+        out[k] = block[off:off + nbytes].view(_TORCH_DTYPES[dtype.type]).view(shape)
     return out
 
 
@@ -437,7 +455,6 @@ class Format:
         if self.kind == "rgb":
             raise TypeError("host_window is for the DCT formats")
         comps = c.components
-        ci = self._host_c_index()
         out = {}
         kind = sampling_kind(c)
         if kind == "420":
@@ -452,11 +469,14 @@ class Format:
                 hmax, vmax = comps[0].sampling
                 sources = ((comps[0], 2, 2, False),) + tuple(
                     (comp, 2 * comp.sampling[1] // vmax, 2 * comp.sampling[0] // hmax, True) for comp in comps[1:])
-        for key, src, idx in (("y", sources[0], self.y_index), ("cb", sources[1], ci), ("cr", sources[2], ci)):
-            r, k, sign = _gather_index(idx)
-            f = 2 if key == "y" else 1
+        gathers = self._cache.get("gathers")
+        if gathers is None:
+            ci = self._host_c_index()
+            gathers = self._cache["gathers"] = tuple(
+                (key, f, len(idx)) + _gather_index(idx) for key, f, idx in (("y", 2, self.y_index), ("cb", 1, ci), ("cr", 1, ci)))
+        for (key, f, n, r, k, sign), src in zip(gathers, sources):
             if src is None:  # gray: neutral chroma
-                out[key] = np.zeros((len(idx), size * f, size * f), np.int16)
+                out[key] = np.zeros((n, size * f, size * f), np.int16)
                 continue
             comp, fy, fx, convert = src
             a = comp.coefficients[top * fy:(top + rows) * fy, left * fx:(left + cols) * fx]
@@ -476,21 +496,22 @@ class Format:
             if rows == size and cols == size:
                 out[key] = np.ascontiguousarray(g)
             else:
-                canvas = np.zeros((len(idx), size * f, size * f), np.int16)
+                canvas = np.zeros((n, size * f, size * f), np.int16)
                 y0 = pad[0] * f
                 x0 = (size - pad[1] - cols) * f if flip else pad[1] * f
                 canvas[:, y0:y0 + rows * f, x0:x0 + cols * f] = g
                 out[key] = canvas
-        q0 = comps[0].quant.reshape(64)
         if kind == "420":
-            out["q"] = np.stack([q0, comps[1].quant.reshape(64), comps[2].quant.reshape(64)])
+            out["q"] = np.concatenate((comps[0].quant, comps[1].quant, comps[2].quant)).reshape(3, 64)
         else:  # converted chroma (and gray's zero chroma) are stored unquantised
-            out["q"] = np.stack([q0, _ONES64, _ONES64])
+            out["q"] = np.concatenate((comps[0].quant, _ONES, _ONES)).reshape(3, 64)
         return out
 
-    def collate(self, samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
-        """Stack per-image host dicts into batched tensors (same keys)."""
-        return _stack(samples)
+    def collate(self, samples: Sequence[Mapping[str, np.ndarray]],
+                extra: Optional[Mapping[str, np.ndarray]] = None) -> dict[str, torch.Tensor]:
+        """Stack per-image host dicts into batched tensors (same keys); ``extra`` arrays (e.g.
+        the labels) are returned as tensors too, in the same shared-memory block in workers."""
+        return _stack(samples, extra)
 
     def bytes_per_image(self, batch: Mapping[str, torch.Tensor]) -> int:
         """Host-to-device bytes per image of a collated batch (all its tensors)."""
