@@ -13,7 +13,10 @@ Without ``--data`` the embedded synthetic dataset is generated on first use (10 
 1200 train / 400 val JPEGs of 64-96 px) and the short ``synthetic`` schedule is used: crop
 64 px, 2 epochs, batch 32, SGD momentum 0.9, lr 0.05 with 0.5 epoch warm-up then cosine,
 weight decay 5e-5, label smoothing 0.1, gradient-norm clip 2, zero-initialised residual
-branches (see ``harness/config.py``). With ``--data`` the ``imagenet`` profile applies (the
+branches (see ``harness/config.py``). The high/low model trains in seeds/004's two steps, each a
+full run of that schedule (2 + 2 epochs; ``--hilo-step1-fraction`` splits ``--epochs`` instead),
+and in this profile uses ``layer2_stride=1`` (the 64 px crop is an 8x8 block grid; stride 2 would
+leave its last stage 1x1 maps). With ``--data`` the ``imagenet`` profile applies (the
 model's own input size, 90 epochs, ...). Results go to
 ``experiments/results/<variant>-<dataset>-<time>.json`` (schema: ``harness/results.py``),
 logs to ``experiments/runs/`` and checkpoints to ``experiments/checkpoints/``.

@@ -107,11 +107,33 @@ def git_commit() -> str | None:
         return None
 
 
-def phases(variant_model: nn.Module, epochs: int, step1_fraction: float) -> list[tuple[int, int]]:
-    """``[(phase, epochs)]``: one phase, or the high/low model's two training steps."""
+def model_options(args: argparse.Namespace, variant: str,
+                  available: list[str]) -> tuple[str, dict[str, Any]]:
+    """(model name, options) of ``variant``: its alias's options, then ``--model-opt``, then
+    (only where neither sets a key) the profile's ``variant_defaults`` for that model and its
+    ``model_defaults`` for every model."""
+    model_name, model_opts = variants.resolve(variant, available,
+                                              variants.parse_model_opts(args.model_opt))
+    for defaults in (args.variant_defaults.get(model_name, {}), args.model_defaults):
+        for key, value in defaults.items():
+            model_opts.setdefault(key, value)
+    return model_name, model_opts
+
+
+def phases(variant_model: nn.Module, epochs: int,
+           step1_fraction: float | None = None) -> list[tuple[int, int]]:
+    """``[(phase, epochs)]``: one phase of ``epochs``, or the high/low model's two training steps.
+
+    seeds/004 trains each of the two steps as a full run of the schedule (SGD, cosine, the same
+    number of epochs), so by default each step gets ``epochs`` epochs (its own warm-up and
+    cosine). With ``step1_fraction`` the ``epochs`` are instead split between the two steps.
+    """
     if hasattr(variant_model, "set_step"):
+        if step1_fraction is None:
+            return [(1, epochs), (2, epochs)]
         if epochs < 2:
-            raise SystemExit("the high/low model trains in two steps: --epochs must be >= 2")
+            raise SystemExit("--hilo-step1-fraction splits --epochs between the high/low "
+                             "model's two steps: --epochs must be >= 2")
         e1 = min(epochs - 1, max(1, round(epochs * step1_fraction)))
         return [(1, e1), (2, epochs - e1)]
     return [(0, epochs)]
@@ -137,10 +159,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
 
     t_start = time.perf_counter()
     progress = info.is_main and not args.no_progress
-    model_name, model_opts = variants.resolve(variant, models.names(),
-                                              variants.parse_model_opts(args.model_opt))
-    for key, value in args.model_defaults.items():  # the profile's, below --model-opt
-        model_opts.setdefault(key, value)
+    model_name, model_opts = model_options(args, variant, models.names())
     root, dataset_name = dataset_root(args, info)
     t_data = time.perf_counter() - t_start
 
@@ -176,10 +195,14 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = schedule.make_optimizer(model, lr, args.momentum, args.weight_decay)
+    gate_lambda = args.gate_lambda if model_opts.get("gate") else None
+    gate_lr_scale = args.gate_lr_scale if model_opts.get("gate") else None
+    optimizer = schedule.make_optimizer(model, lr, args.momentum, args.weight_decay,
+                                        lr_scales={"gate.": gate_lr_scale} if gate_lr_scale
+                                        else None)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     plan = phases(model, args.epochs, args.hilo_step1_fraction)
-    gate_lambda = args.gate_lambda if model_opts.get("gate") else None
+    total_epochs = sum(n for _, n in plan)
 
     run_key = f"{variant}-{dataset_name}"
     ckpt_path = Path(args.checkpoint_dir or EXPERIMENTS / "checkpoints") / run_key / "last.pt"
@@ -222,7 +245,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     steps_this_process = 0
     current_phase = None
 
-    for epoch in range(start_epoch, args.epochs):
+    for epoch in range(start_epoch, total_epochs):
         phase, phase_start, phase_epochs = phase_of(plan, epoch)
         if phase != current_phase:
             if phase:
@@ -241,7 +264,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         bar = None
         if progress:
             from tqdm import tqdm  # noqa: PLC0415
-            bar = tqdm(total=steps_per_epoch, desc=f"{variant} ep {epoch + 1}/{args.epochs}",
+            bar = tqdm(total=steps_per_epoch, desc=f"{variant} ep {epoch + 1}/{total_epochs}",
                        unit="step", leave=False, dynamic_ncols=True)
         for i, (batch, labels) in enumerate(train_loader):
             t0 = time.perf_counter()
@@ -297,7 +320,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         row = {"epoch": epoch + 1, "phase": phase, "lr": cur_lr,
                "train_loss": loss_sum / seen, "train_top1": correct / seen,
                "images_per_s": seen / dt, "time_s": dt}
-        if args.eval_every and (epoch + 1) % args.eval_every == 0 and epoch + 1 < args.epochs:
+        if args.eval_every and (epoch + 1) % args.eval_every == 0 and epoch + 1 < total_epochs:
             if info.is_main:
                 val = _val_loader_cache(loader, crop)
                 ev = evaluate.evaluate(model, val, fmt, device, amp=amp,
@@ -310,7 +333,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                       loss=row["train_loss"], train_top1=row["train_top1"],
                       images_per_s=row["images_per_s"], val_top1=row.get("val_top1"),
                       val_top5=row.get("val_top5"), time_s=dt)
-            print(f"[{variant}] epoch {epoch + 1}/{args.epochs} phase {phase} "
+            print(f"[{variant}] epoch {epoch + 1}/{total_epochs} phase {phase} "
                   f"loss {row['train_loss']:.4f} train-top1 {row['train_top1']:.3f} "
                   f"{row['images_per_s']:.1f} img/s {dt:.0f}s", flush=True)
             checkpoint.save({
@@ -436,6 +459,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
                      "channels_last": channels_last, "compile": args.compile,
                      "workers": args.workers, "profile": args.profile,
                      "gate_lambda": gate_lambda,
+                     "gate_lr_scale": args.gate_lr_scale if gate_lambda is not None else None,
                      "hilo_step_epochs": [n for _, n in plan] if len(plan) > 1 else None},
         "metrics": metrics, "measures": meas, "gate": gate, "hilo": hilo, "history": history,
         "timing": {"dataset_s": t_data, "train_s": train_time, "eval_s": t_eval,
