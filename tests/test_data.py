@@ -347,3 +347,33 @@ def test_header_disagreeing_with_libjpeg_falls_back_to_whole_read(layouts, monke
         want = _reference(path, fmt, 64, True, seed)
         for k in want:
             np.testing.assert_array_equal(host[k], want[k])
+
+
+def test_worker_collate_sends_one_shared_block(folder, monkeypatch):
+    """In a worker the batch's tensors share one shared-memory block; pickled for the main
+    process it carries that block once, and unpickles to equal ordinary tensors."""
+    import io
+    import pickle
+    from multiprocessing import reduction
+
+    import torch.multiprocessing  # noqa: F401 - registers the shared-memory reductions
+    from torch.utils.data._utils import worker as W
+
+    ds = D.JpegFolder(folder, "dctnet", channels=24, train=True, crop=32, on_error="skip")
+    samples = [ds.load(i, i) for i in range(len(ds))]  # includes the broken file (skipped)
+    plain_x, plain_y = D.collate(samples, ds.format)
+    monkeypatch.setattr(W, "_worker_info", object())  # as inside a DataLoader worker
+    x, y = batch = D.collate(samples, ds.format)
+    assert all(t.is_shared() for t in (y, *(v for k, v in x.items() if k != "_meta")))
+    assert len({t.untyped_storage().data_ptr() for t in (y, x["y"], x["cb"], x["q"])}) == 1
+    fds = []
+    real = reduction.DupFd
+    monkeypatch.setattr(reduction, "DupFd", lambda fd: fds.append(fd) or real(fd))
+    buf = io.BytesIO()
+    reduction.ForkingPickler(buf, pickle.HIGHEST_PROTOCOL).dump(batch)
+    assert len(fds) == 1
+    x2, y2 = pickle.loads(buf.getvalue())
+    assert type(x2) is dict and list(x2) == list(plain_x) and torch.equal(y2, plain_y) and y2.dtype == torch.long
+    for k in ("y", "cb", "cr", "q"):
+        assert x2[k].dtype == plain_x[k].dtype and torch.equal(x2[k], plain_x[k])
+    assert x2["_meta"] == plain_x["_meta"]
