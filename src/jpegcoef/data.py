@@ -49,7 +49,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import reader, transforms
 from .coefficients import Coefficients, Component
@@ -477,9 +477,8 @@ class JpegFolder(Dataset):
 def collate(samples: Sequence[tuple], format: Format) -> tuple:
     """Stack the good samples with ``format.collate``; failed ones (host None) only add metadata.
 
-    In a DataLoader worker the inputs and labels share one shared-memory block, and the batch
-    crosses to the main process as that block plus the tensors' layout (one file descriptor
-    per batch instead of one per tensor); the main process gets ordinary tensors (views)."""
+    In a DataLoader worker the inputs and labels are views of one shared-memory block, so one
+    storage (one file descriptor) crosses to the main process per batch, not one per tensor."""
     good = [s for s in samples if s[0] is not None]
     metas = [s[2] for s in samples]
     labels = np.array([s[1] for s in good], dtype=np.int64)
@@ -488,41 +487,7 @@ def collate(samples: Sequence[tuple], format: Format) -> tuple:
     inputs: dict = format.collate([s[0] for s in good], extra={"\0labels": labels})
     labels_t = inputs.pop("\0labels")
     inputs["_meta"] = metas
-    if get_worker_info() is not None:
-        return _OneBlockBatch((inputs, labels_t))
     return inputs, labels_t
-
-
-class _OneBlockBatch(tuple):
-    """``(inputs, labels)`` whose tensors all view one shared-memory block: pickled (worker ->
-    main process) as that block and the views' layout, so its storage is shared once."""
-
-    def __reduce__(self):
-        inputs, labels = self
-        tensors = [(k, v) for k, v in inputs.items() if isinstance(v, torch.Tensor)] + [(None, labels)]
-        storage = labels.untyped_storage()
-        ptr = storage.data_ptr()
-        if not all(t.is_contiguous() and t.untyped_storage().data_ptr() == ptr for _, t in tensors):
-            return tuple, (tuple(self),)
-        block = torch.empty(0, dtype=torch.uint8).set_(storage, 0, (storage.nbytes(),), (1,))
-        layout = [(k, t.dtype, tuple(t.shape), t.storage_offset() * t.element_size()) for k, t in tensors]
-        rest = [(k, v) for k, v in inputs.items() if not isinstance(v, torch.Tensor)]
-        return _rebuild_batch, (block, layout, rest)
-
-
-def _rebuild_batch(block: torch.Tensor, layout: list, rest: list) -> tuple:
-    """The main process's side of :class:`_OneBlockBatch`: views of the block, then the other
-    entries (``_meta``), in the original order."""
-    inputs: dict = {}
-    labels = None
-    for k, dtype, shape, off in layout:
-        view = block[off:off + math.prod(shape) * dtype.itemsize].view(dtype).view(shape)
-        if k is None:
-            labels = view
-        else:
-            inputs[k] = view
-    inputs.update(rest)
-    return inputs, labels
 
 
 # ------------------------------------------------------------------------------------------------
