@@ -369,7 +369,8 @@ def _stack(samples: Sequence[Mapping[str, np.ndarray]],
     for _, _, shape, dtype, _ in parts:
         offsets.append(total)
         total += -(-int(np.prod(shape)) * dtype.itemsize // 64) * 64  # 64-byte aligned
-    block = torch.empty(max(total, 1), dtype=torch.uint8).share_memory_()
+    elem = torch.empty(0, dtype=torch.uint8)  # made in shared memory as default_collate does
+    block = elem.new(elem._typed_storage()._new_shared(max(total, 1)))  # (share_memory_() copies)
     mem = block.numpy()
     out = {}
     for (k, arrs, shape, dtype, a), off in zip(parts, offsets):
