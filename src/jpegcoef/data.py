@@ -302,24 +302,29 @@ def dct_crop(c: Coefficients, crop: int, train: bool, rng: Optional[np.random.Ge
 
 
 def dct_sample(c: Coefficients, fmt: Format, crop: int, train: bool,
-               rng: Optional[np.random.Generator], plan: Optional[tuple] = None) -> dict:
+               rng: Optional[np.random.Generator], plan: Optional[tuple] = None,
+               kind: Optional[str] = None) -> dict:
     """``fmt.host(dct_crop(c, ...))`` computed the fast way (same random draws, same result):
     files that are not 4:2:0 are cropped on their own grid and only the crop is converted; then
     one fused gather (:meth:`Format.host_window`).
 
     ``plan``: the :func:`crop_plan` already drawn from the full image's size (then ``c`` may be
-    that image cut below the window, as ``read(..., max_height=...)`` returns it)."""
+    that image cut below the window, as ``read(..., max_height=...)`` returns it); ``kind``:
+    :func:`~jpegcoef.formats.sampling_kind` of ``c`` when already known."""
     if plan is None:
         plan = crop_plan(c.height, c.width, crop, train, rng)
     top, left, rows, cols, pad_y, pad_x = plan
-    if sampling_kind(c) != "420" and not (window_fusable(c) and (top + rows) * MCU <= c.height
-                                          and (left + cols) * MCU <= c.width):
+    if kind is None:
+        kind = sampling_kind(c)
+    if kind != "420" and not (window_fusable(c) and (top + rows) * MCU <= c.height
+                              and (left + cols) * MCU <= c.width):
         c = transforms.crop(c, top * MCU, left * MCU, min(rows * MCU, c.height - top * MCU),
                             min(cols * MCU, c.width - left * MCU), copy=False)
         c, _ = to_420(c)
         top = left = 0
+        kind = "420"
     flip = bool(train and rng.random() < 0.5)
-    return fmt.host_window(c, top, left, rows, cols, crop // MCU, (pad_y, pad_x), flip)
+    return fmt.host_window(c, top, left, rows, cols, crop // MCU, (pad_y, pad_x), flip, kind=kind)
 
 
 def _mcu_divides_16(c: Coefficients) -> bool:
@@ -435,7 +440,8 @@ class JpegFolder(Dataset):
                         c = reader.read(path)
                         meta["warnings"] = len(c.warnings)
                     c, _ = to_420(c, src=path)
-                return dct_sample(c, self.format, self.crop, self.train, rng, plan)
+                    kind = "420"
+                return dct_sample(c, self.format, self.crop, self.train, rng, plan, kind)
             rng = np.random.default_rng(seed) if self.train else None  # header and libjpeg disagree
         c = self._coefficients(path, rng, meta)
         return dct_sample(c, self.format, self.crop, self.train, rng)

@@ -440,7 +440,8 @@ class Format:
         }
 
     def host_window(self, c: Coefficients, top: int, left: int, rows: int, cols: int, size: int,
-                    pad: tuple[int, int] = (0, 0), flip: bool = False) -> dict[str, np.ndarray]:
+                    pad: tuple[int, int] = (0, 0), flip: bool = False, *,
+                    kind: Optional[str] = None) -> dict[str, np.ndarray]:
         """``host`` of a window of an image, fused into one gather per component.
 
         Equals ``host(hflip(pad(to_420(crop(c)))))``: the window of ``rows x cols`` MCUs (16x16
@@ -451,13 +452,14 @@ class Format:
         window of whole MCUs: the conversion of the window is computed with the same operations
         as :func:`to_420`, only the selected channels are rounded. This is the training
         pipeline's hot path (the tests check it against :mod:`jpegcoef.transforms` and
-        :func:`to_420`).
+        :func:`to_420`). ``kind``: :func:`sampling_kind` of ``c`` when the caller knows it.
         """
         if self.kind == "rgb":
             raise TypeError("host_window is for the DCT formats")
         comps = c.components
         out = {}
-        kind = sampling_kind(c)
+        if kind is None:
+            kind = sampling_kind(c)
         if kind == "420":
             sources = ((comps[0], 2, 2, False), (comps[1], 1, 1, False), (comps[2], 1, 1, False))
         else:
