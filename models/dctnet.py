@@ -52,7 +52,7 @@ class ChannelGate(nn.Module):
     deterministic argmax. Returns (gated input, decisions (N, C) in {0, 1}).
     """
 
-    def __init__(self, channels: int, tau: float = 1.0, init_on: float = 2.0) -> None:
+    def __init__(self, channels: int, tau: float = 1.0, init_on: float = 1.0) -> None:
         super().__init__()
         self.channels, self.tau = channels, tau
         self.squeeze = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False),
@@ -61,7 +61,10 @@ class ChannelGate(nn.Module):
         self.init_on = init_on
 
     def reset_parameters(self) -> None:
-        """Start with channels mostly on: bias of the 'on' logit = +init_on, 'off' = 0."""
+        """Bias of the 'on' logit = +init_on, 'off' = 0: in training each channel starts on
+        with probability sigmoid(init_on / tau) (2.0: 0.88, 1.0: 0.73), in eval all start on.
+        The decisions then move with the task loss (straight-through) against the penalty
+        ``lambda * fraction on``, whose pull on each channel's logits is only lambda / C."""
         nn.init.normal_(self.logits.weight, std=0.01)
         with torch.no_grad():
             self.logits.bias.view(self.channels, 2).copy_(torch.tensor([0.0, self.init_on]))
@@ -85,14 +88,16 @@ class DCTNet(Net):
 
     ``layer2_stride=1`` is the released code (56->56->56->28->14 at 448 px, ~13.5 GMACs);
     ``2`` keeps ResNet-50's usual grid (~3.9 GMACs). ``gate=True`` adds :class:`ChannelGate`
-    in front; each forward then sets ``self.last_gate`` (N, C).
+    in front (``gate_tau``: Gumbel temperature, ``gate_init``: initial 'on' logit bias); each
+    forward then sets ``self.last_gate`` (N, C).
     """
 
     input_format = "dctnet"
     pixel_size = 448
 
     def __init__(self, num_classes: int = 1000, *, channels: int = 24, layer2_stride: int = 1,
-                 gate: bool = False, gate_tau: float = 1.0, stride_in: str = "3x3",
+                 gate: bool = False, gate_tau: float = 1.0, gate_init: float = 1.0,
+                 stride_in: str = "3x3",
                  antialias: str = "none", aa_size: int = 3, aa_groups: int = 8,
                  zero_init_residual: bool = False) -> None:
         super().__init__(num_classes, stride_in, antialias, aa_size, aa_groups)
@@ -101,7 +106,7 @@ class DCTNet(Net):
             raise ValueError(f"layer2_stride must be 1 or 2, got {layer2_stride!r}")
         self.channels = channels
         self.input_options = {"channels": channels}
-        self.gate = ChannelGate(channels, gate_tau) if gate else None
+        self.gate = ChannelGate(channels, gate_tau, gate_init) if gate else None
         self.last_gate: torch.Tensor | None = None
         specs = (STAGE2, replace(STAGE3, stride=layer2_stride), STAGE4, STAGE5)
         self.stages, out = make_stages(channels, specs, stride_in, self.aa)

@@ -167,6 +167,40 @@ def test_gate_decisions_and_straight_through_gradient():
     assert model.last_gate.sum() == 0
 
 
+def test_gate_learns_to_keep_the_useful_channel_and_drop_the_rest():
+    """The gate's mechanism end to end on a toy task: channel 0 carries the label, the others
+    are noise; task loss + lambda x fraction on (DESIGN.md) must leave channel 0 on and turn
+    the noise channels off, in eval (deterministic) decisions."""
+    from models.dctnet import ChannelGate
+    torch.manual_seed(0)
+    gate = ChannelGate(8, tau=1.0, init_on=1.0)
+    gate.reset_parameters()
+    assert torch.equal(gate.logits.bias.view(8, 2)[0], torch.tensor([0.0, 1.0]))
+    head = torch.nn.Linear(8, 2)
+    opt = torch.optim.SGD([{"params": gate.parameters(), "lr": 1.0},
+                           {"params": head.parameters(), "lr": 0.1}], momentum=0.9)
+    for _ in range(300):
+        y = torch.randint(0, 2, (64,))
+        x = torch.randn(64, 8, 2, 2)
+        x[:, 0] += 1.5 * (2 * y - 1).float()[:, None, None]
+        gated, on = gate(x)
+        loss = torch.nn.functional.cross_entropy(head(gated.mean((2, 3))), y) + 0.5 * on.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    gate.eval()
+    with torch.no_grad():
+        _, on = gate(torch.randn(256, 8, 2, 2))
+    freq = on.mean(0)
+    assert freq[0] > 0.95 and freq[1:].max() < 0.05, freq
+
+
+def test_gate_init_option():
+    model = models.create("dctnet", channels=24, gate=True, gate_init=0.5, num_classes=3)
+    torch.testing.assert_close(model.gate.logits.bias.view(24, 2),
+                               torch.tensor([0.0, 0.5]).expand(24, 2))
+
+
 # -- high/low split ---------------------------------------------------------------------------
 def test_hilo_split_and_size():
     from models.hilo import split_indices

@@ -17,7 +17,17 @@ PROFILES: dict[str, dict[str, Any]] = {
     "synthetic": {
         "epochs": 2, "batch_size": 32, "crop": 64, "lr": 0.05, "momentum": 0.9,
         "weight_decay": 5e-5, "warmup_epochs": 0.5, "label_smoothing": 0.1, "workers": 0,
-        "gate_lambda": 0.05, "gate_lr_scale": 1.0, "eval_every": 0, "clip_grad": 2.0,
+        "eval_every": 0, "clip_grad": 2.0,
+        # the DCTNet gate (dctnet_gate) in 74 SGD steps: the penalty lambda x fraction-on pulls
+        # each channel's logits by only lambda / 192, and the straight-through task signal is
+        # noise until the network has learned something, so at lambda 0.05 and the network's
+        # learning rate the gate never moves (every channel on, the flat heat map of the
+        # 20261122 run). The gate's parameters learn at 20x the schedule's rate; lambda 4 is
+        # where channels start to go off (3: 88% on, 4: 51%, 5: all but the two chroma DCs
+        # off); and the gate's input is normalised with the training split's statistics: with
+        # the shipped (photograph) statistics this dataset's high-frequency channels are 2-8x
+        # unit scale and the gate kept the loudest ones on.
+        "gate_lambda": 4.0, "gate_lr_scale": 20.0, "gate_stats": "train",
         # jpegcoef.datasets.synthetic() knobs: images of 64-96 px so that a 64 px crop (DCT:
         # lossless crop, no rescaling) still shows most of each image
         "synthetic": {"size": (64, 96), "difficulty": 0.3},
@@ -34,7 +44,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     "imagenet": {
         "epochs": 90, "batch_size": 64, "crop": None, "lr": None, "momentum": 0.9,
         "weight_decay": 1e-4, "warmup_epochs": 5.0, "label_smoothing": 0.1, "workers": 8,
-        "gate_lambda": 0.05, "gate_lr_scale": 1.0, "eval_every": 1, "clip_grad": 0.0,
+        "gate_lambda": 0.05, "gate_lr_scale": 1.0, "gate_stats": "shipped",
+        "eval_every": 1, "clip_grad": 0.0,
         "synthetic": {},
         "model_defaults": {}, "variant_defaults": {},
     },
@@ -93,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gate-lr-scale", type=float,
                    help="learning rate of the gate's parameters as a multiple of the "
                         "schedule's (gated dctnet)")
+    s.add_argument("--gate-stats", choices=["shipped", "train"],
+                   help="input normalisation of gated models: the statistics shipped with "
+                        "jpegcoef (photographs) or the training split's, computed at start")
     s.add_argument("--hilo-step1-fraction", type=float,
                    help="split --epochs between the high/low model's two steps, this fraction "
                         "for step 1 (default: no split; as in seeds/004 each step trains for "

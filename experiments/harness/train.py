@@ -99,6 +99,16 @@ def channel_names(fmt: Any, count: int) -> list[str]:
     return [f"c{i}" for i in range(count)]
 
 
+def train_split_stats(split: Path) -> dict[str, Any]:
+    """Per-channel mean/std of the dequantised DCT coefficients of ``split`` (``jpegcoef stats``
+    over the training images, as DCTNet normalises its inputs), as recorded in the results."""
+    from jpegcoef import stats  # noqa: PLC0415
+
+    st = stats.compute(stats.list_jpegs(split), on_error="skip", progress=False)
+    return {"source": "train split (jpegcoef.stats.compute)", "images": st["images"],
+            "mean": st["mean"], "std": st["std"]}
+
+
 def git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
@@ -172,6 +182,8 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         model.threshold = args.hilo_threshold
     crop = crop_for(model, args.crop)
     fmt_name, fmt_opts = model.input_format, dict(model.input_options)
+    if model_opts.get("gate") and args.gate_stats == "train":
+        fmt_opts["stats"] = train_split_stats(root / "train")  # formats.get reads mean/std
     fmt = formats.get(fmt_name, **fmt_opts)
     cuda = device.type == "cuda"
     amp = args.amp == "on" or (args.amp == "auto" and cuda)
@@ -443,7 +455,9 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
             kinds[split] = report().get("kinds", {})
     result = {
         "variant": variant, "model": model_name, "model_options": model_opts,
-        "input_format": fmt_name, "format_options": fmt_opts,
+        "input_format": fmt_name,
+        "format_options": {k: v for k, v in fmt_opts.items() if k != "stats"},
+        "input_stats": fmt_opts.get("stats"),
         "dataset": {"name": dataset_name, "root": str(root), "classes": num_classes,
                     "train_images": len(train_loader.dataset), "val_images": len(val_loader.dataset),
                     "synthetic_options": None if args.data else
@@ -460,6 +474,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
                      "workers": args.workers, "profile": args.profile,
                      "gate_lambda": gate_lambda,
                      "gate_lr_scale": args.gate_lr_scale if gate_lambda is not None else None,
+                     "gate_stats": args.gate_stats if gate_lambda is not None else None,
                      "hilo_step_epochs": [n for _, n in plan] if len(plan) > 1 else None},
         "metrics": metrics, "measures": meas, "gate": gate, "hilo": hilo, "history": history,
         "timing": {"dataset_s": t_data, "train_s": train_time, "eval_s": t_eval,
