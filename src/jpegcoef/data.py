@@ -239,15 +239,11 @@ _HEAD = 16384  # bytes read for the frame header (the markers before SOF: EXIF, 
 def file_frame(path: str) -> Optional[tuple[int, int, tuple]]:
     """:func:`jpeg_frame` of a file, from its first bytes (the whole file when the markers
     before the frame header are longer than that); None as there."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        head = os.pread(fd, _HEAD, 0)
+    with open(path, "rb", buffering=0) as f:
+        head = f.read(_HEAD)
         frame = jpeg_frame(head)
         if frame is None and len(head) == _HEAD:  # long APPn segments: look further
-            size = os.fstat(fd).st_size
-            frame = jpeg_frame(os.pread(fd, size, 0))
-    finally:
-        os.close(fd)
+            frame = jpeg_frame(head + f.readall())
     return frame
 
 
