@@ -93,7 +93,9 @@ for name in datasets:
     display(Markdown(f"### {name}\\n{d['classes']} classes, {d['train_images']} train / "
                      f"{d['val_images']} val images; crop {s['crop']} px, {s['epochs']} epochs, "
                      f"batch {s['batch_size']} x {s['world_size']} process(es); "
-                     f"device: {m.get('device_name')}; inference batch {m.get('inference_batch')}"))
+                     f"{R.device_note(rs)}; inference batch {m.get('inference_batch')}"
+                     + ("; hilo trains each of its two steps for that many epochs"
+                        if any(r.get("hilo") for r in rs) else "")))
     head, rows = R.table_rows(rs)
     display(Markdown(md_table(head, rows)))"""
 
@@ -142,10 +144,45 @@ for name in datasets:
     if base and thin and base["measures"].get("inference_images_per_s") and thin["measures"].get("inference_images_per_s"):
         ratio = thin["measures"]["inference_images_per_s"] / base["measures"]["inference_images_per_s"]
         macs = base["measures"]["macs"] / thin["measures"]["macs"]
-        display(Markdown(f"Late-Concat-RFA-Thinner vs ResNet-50 on **{name}**: "
-                         f"**{ratio:.2f}x** inference images/s (published: 1.77x on GPU), "
-                         f"{macs:.2f}x fewer MACs; measured on {thin['measures']['device_name']} "
-                         f"at crop {thin['schedule']['crop']} px."))"""
+        mt, mb = thin["measures"], base["measures"]
+        display(Markdown(
+            f"Late-Concat-RFA-Thinner vs ResNet-50 on **{name}**, as measured by `run.py`: "
+            f"**{ratio:.2f}x** inference images/s (published: 1.77x on GPU), {macs:.2f}x fewer "
+            f"MACs, at the training crop of {thin['schedule']['crop']} px, batch "
+            f"{mt.get('inference_batch')}, on {mt['device_name']}. This is each run's own quick "
+            f"measure (2 warm-up batches, then the same validation batch repeated for "
+            f"`--measure-seconds`, 3 s by default; copy + format device step + forward), taken "
+            f"at the end of two separate runs, at different times and machine load, not side by "
+            f"side, so a change in machine load between the two runs moves the ratio (the "
+            f"committed runs were made with `nice` on a shared machine; load average at the "
+            f"measurement: ResNet-50 {mb.get('load_average_at_measure', 'not recorded')}, "
+            f"Thinner {mt.get('load_average_at_measure', 'not recorded')}). At a 64 px crop "
+            f"the maps are tiny (ResNet-50 ends at 2x2), so fixed per-layer costs weigh more "
+            f"than at 224 px. Read it as a sanity figure, not the benchmark: the controlled "
+            f"comparison is `experiments/bench_models.py` (next table)."))
+bench = sorted(RESULTS.glob("models-*.json"))
+if bench:
+    b = json.loads(bench[-1].read_text())
+    rows = []
+    for e in b.get("results", []):
+        if e.get("variant") in ("resnet50", "late_concat_rfa_thinner"):
+            rows.append([e["variant"], e["batch_size"], f"{e['images_per_s']:.1f}",
+                         f"{e['speedup_vs_resnet50']:.2f}x", f"{e['macs_per_image'] / 1e9:.2f}",
+                         f"{e['macs_ratio_vs_resnet50']:.2f}x"])
+    la = (b.get("load_average_start"), b.get("load_average_end"))
+    display(Markdown(
+        f"**Inference benchmark** `{bench[-1].name}` (`experiments/bench_models.py`, "
+        f"{b.get('utc')}): the papers' input sizes (224 px RGB for ResNet-50, the 224 px "
+        f"JPEG's DCT blocks for the Gueguen models), random weights, {b.get('num_classes')} "
+        f"classes, forward pass only on a ready input, every variant timed in interleaved "
+        f"rounds and the median taken, so load changes hit all alike; {b.get('device_name')}, "
+        f"{b.get('threads')} threads, load average {la[0]:.1f} -> {la[1]:.1f}"
+        + ("" if {r["measures"].get("device_name", "").split(" (")[0] for r in runs
+                  if r["variant"] in ("resnet50", "late_concat_rfa_thinner")}
+           <= {b.get("device_name")} else
+           " (not the machine of the run.py figures above)")
+        + ".\\n\\n"
+        + md_table(["variant", "batch", "images/s", "x resnet50", "GMACs", "MACs ratio"], rows)))"""
 
 SPEED_MD = """\
 ## Accuracy against inference speed
@@ -176,7 +213,14 @@ GATE_MD = """\
 
 How often the learned gate keeps each DCT channel on the validation set, laid out as each
 component's 8x8 frequency grid (row = vertical frequency, column = horizontal; top-left = DC),
-as in the DCTNet paper's heat map. Channels the input format does not carry are blank."""
+as in the DCTNet paper's heat map. Channels the input format does not carry are blank.
+
+The decisions are the gate's deterministic eval-mode choices, so a channel's value is the
+fraction of validation images for which the gate let it through. The training settings that
+shape the map (lambda of the `lambda x fraction on` penalty, the gate's learning-rate multiple,
+which statistics normalise its input) are printed under each map; the synthetic schedule is
+74 SGD steps, so read the map as what the gate learned in that time, not as DCTNet's ImageNet
+pattern."""
 
 GATE = """\
 gated = [r for r in runs if r.get("gate")]
@@ -198,14 +242,34 @@ for r in gated:
     fig.colorbar(im, ax=axes, shrink=0.8, label="fraction of images with the channel on")
     fig.suptitle(f"{r['variant']} on {r['dataset']['name']} (lambda {g['lambda']}, "
                  f"mean on {g['mean_on']:.2f}, top-1 {100 * r['metrics']['top1']:.1f}%)")
-    show(fig)"""
+    show(fig)
+    sch = r["schedule"]
+    freq = np.asarray(g["frequency"])
+    always = [n for n, f in zip(g["channels"], freq) if f >= 0.999]
+    never = [n for n, f in zip(g["channels"], freq) if f <= 0.001]
+    per = ", ".join(f"{c} {np.nanmean(grid):.2f}" for c, grid in grids.items())
+    stats = (r.get("input_stats") or {}).get("source", "jpegcoef's shipped statistics")
+    display(Markdown(
+        f"lambda {g['lambda']}, gate learning rate x{sch.get('gate_lr_scale') or 1:g}, input "
+        f"normalised with {stats}; {sch['epochs']} epochs. Mean fraction on per component: "
+        f"{per}. On for every image: {', '.join(always) or 'none'}. Off for every image: "
+        f"{len(never)} of {len(freq)} channels. "
+        + "; ".join(f"{c}: low frequencies (row + column <= 3) {np.nanmean(grid[low]):.2f} on "
+                    f"average, the others {np.nanmean(grid[~low]):.2f}"
+                    for c, grid in grids.items()
+                    for low in [np.add.outer(np.arange(8), np.arange(8)) <= 3]
+                    if not np.isnan(grid).all()) + "."))"""
 
 HILO_MD = """\
 ## High/low model: accuracy and average MACs against the early-exit threshold
 
 An image leaves after the low model when its top-1 softmax probability reaches the threshold.
 The sweep comes from two measured passes over the validation set (every image exiting; no
-image exiting); the marked point is the model's own threshold, measured directly."""
+image exiting); the marked point is the model's own threshold, measured directly. Training
+follows seeds/004: step 1 (low input conv + high model), then step 2 (low stages + classifier,
+low input conv frozen), each a full run of the schedule. The models are trained with label
+smoothing 0.1, which keeps top-1 probabilities below about 0.9, and for only a few epochs, so
+few images reach the paper's 0.85 threshold here; the curve shows what lower thresholds buy."""
 
 HILO = """\
 hl = [r for r in runs if r.get("hilo")]
@@ -227,7 +291,21 @@ for r in hl:
     ax.legend(handles, [x.get_label() for x in handles], loc="center left", fontsize=8)
     ax.set_title(f"hilo on {r['dataset']['name']}: exit rate {100 * h['early_exit_rate']:.0f}% "
                  f"at {h['threshold']}, {h['avg_macs'] / 1e6:.0f} of {h['macs_full'] / 1e6:.0f} MMACs")
-    show(fig)"""
+    show(fig)
+    best = max((s for s in h["sweep"] if s["top1"] >= h["top1_high"] - 0.005),
+               key=lambda s: s["exit_rate"], default=None)
+    text = (f"Low model alone: {100 * h['top1_low']:.1f}% top-1 at {h['macs_low'] / 1e6:.0f} "
+            f"MMACs; both models (no exit): {100 * h['top1_high']:.1f}% at "
+            f"{h['macs_full'] / 1e6:.0f} MMACs; at threshold {h['threshold']}: "
+            f"{100 * r['metrics']['top1']:.1f}% with {100 * h['early_exit_rate']:.1f}% exiting "
+            f"early ({h['avg_macs'] / 1e6:.0f} MMACs on average). "
+            f"Steps: {r['schedule'].get('hilo_step_epochs')} epochs; model options "
+            f"{r['model_options']}.")
+    if best:
+        text += (f" The lowest swept threshold within 0.5 points of the no-exit accuracy is "
+                 f"{best['threshold']}: {100 * best['top1']:.1f}% with "
+                 f"{100 * best['exit_rate']:.0f}% exiting ({best['avg_macs'] / 1e6:.0f} MMACs).")
+    display(Markdown(text))"""
 
 BENCH_MD = """\
 ## Decoding and data-pipeline speed against Pillow

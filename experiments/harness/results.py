@@ -137,6 +137,19 @@ def text_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def device_note(results: list[dict[str, Any]]) -> str:
+    """``"device: X"``, or when the runs were measured on different machines, which variants
+    ran where (speeds then compare only between rows of the same device)."""
+    where: dict[str, list[str]] = {}
+    for r in results:
+        m = r["measures"]
+        where.setdefault(str(m.get("device_name", m.get("device"))), []).append(r["variant"])
+    if len(where) == 1:
+        return f"device: {next(iter(where))}"
+    return ("devices: " + "; ".join(f"{d} for {', '.join(v)}" for d, v in where.items())
+            + " (compare speeds only between rows of the same device)")
+
+
 def markdown(results: list[dict[str, Any]]) -> str:
     """Markdown tables (one per dataset, newest result per variant) for the README."""
     results = latest(results)
@@ -150,7 +163,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
         s, m, d = r0["schedule"], r0["measures"], r0["dataset"]
         out.append(f"**{name}** ({d['classes']} classes, {d['train_images']} train / "
                    f"{d['val_images']} val images, crop {s['crop']} px, {s['epochs']} epochs, "
-                   f"batch {s['batch_size']}; device: {m.get('device_name', m.get('device'))}; "
+                   f"batch {s['batch_size']}; {device_note(rs)}; "
                    f"inference batch {m.get('inference_batch')})\n")
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|")

@@ -440,6 +440,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
         "inference_images_per_s": None, "inference_batch": None, "pipeline_images_per_s": None,
     }
     if not args.no_measure:
+        meas["load_average_at_measure"] = [round(v, 2) for v in os.getloadavg()]
         meas.update(measure.inference_speed(model, fmt, first_batch, device, amp=amp,
                                             channels_last=channels_last,
                                             seconds=args.measure_seconds))
