@@ -357,3 +357,22 @@ checkpoint.save({{"epoch": 2, "w": torch.zeros(10)}}, {str(path)!r})
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL
     assert checkpoint.load(path)["epoch"] == 1
+
+
+def test_stats_file_sets_the_dct_normalisation(tiny, tmp_path):
+    """--stats FILE (from 'jpegcoef stats') normalises the DCT formats with that file's numbers;
+    a file that is not one fails at once with a message naming it."""
+    st = tmp_path / "stats.json"
+    subprocess.run([sys.executable, "-m", "jpegcoef", "stats", str(tiny / "train"), "-o", str(st)],
+                   check=True, capture_output=True, text=True, timeout=120)
+    run(["--data", str(tiny), "--variant", "dctnet", "--epochs", "1", "--no-measure",
+         "--shift-max", "0", "--stats", str(st)], tmp_path)
+    used = results(tmp_path)["dctnet"]["input_stats"]
+    want = json.loads(st.read_text())
+    assert used["source"] == str(st)
+    assert used["mean"] == want["mean"] and used["std"] == want["std"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"mean": [0.0] * 5, "std": [1.0] * 5}))
+    proc = run(["--data", str(tiny), "--variant", "dctnet", "--epochs", "1", "--no-measure",
+                "--stats", str(bad)], tmp_path, check=False)
+    assert proc.returncode != 0 and "--stats" in proc.stderr and "bad.json" in proc.stderr

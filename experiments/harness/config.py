@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gate-lr-scale", type=float,
                    help="learning rate of the gate's parameters as a multiple of the "
                         "schedule's (gated dctnet)")
+    g.add_argument("--stats", metavar="JSON",
+                   help="per-channel normalisation of the DCT input formats: a file written by "
+                        "'jpegcoef stats DIR -o FILE' (default: the statistics shipped with "
+                        "jpegcoef, measured on photographs); the RGB baseline ignores it")
     s.add_argument("--gate-stats", choices=["shipped", "train"],
                    help="input normalisation of gated models: the statistics shipped with "
                         "jpegcoef (photographs) or the training split's, computed at start")

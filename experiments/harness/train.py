@@ -3,6 +3,7 @@ results file. Called by ``experiments/run.py`` once per variant."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -109,6 +110,20 @@ def train_split_stats(split: Path) -> dict[str, Any]:
             "mean": st["mean"], "std": st["std"]}
 
 
+def stats_file(path: str) -> dict[str, Any]:
+    """The statistics JSON of ``--stats`` (written by ``jpegcoef stats``), checked up front so a
+    wrong file fails before any training, and recorded in the results with its path."""
+    from jpegcoef import formats  # noqa: PLC0415
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            st = json.load(f)
+        formats.load_stats(st)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"--stats {path}: not a statistics file of 'jpegcoef stats' ({e})")
+    return {"source": str(path), **st}
+
+
 def git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
@@ -182,6 +197,8 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         model.threshold = args.hilo_threshold
     crop = crop_for(model, args.crop)
     fmt_name, fmt_opts = model.input_format, dict(model.input_options)
+    if args.stats and fmt_name != "rgb":
+        fmt_opts["stats"] = stats_file(args.stats)
     if model_opts.get("gate") and args.gate_stats == "train":
         fmt_opts["stats"] = train_split_stats(root / "train")  # formats.get reads mean/std
     fmt = formats.get(fmt_name, **fmt_opts)
