@@ -119,7 +119,10 @@ static void jc_copy_diagnostics(const jc_error_mgr *err, jc_info *info)
  * at once (a batch), plain malloc hands out fresh pages each time, and the kernel's page
  * faults and page zeroing cost as much as the entropy decoding itself. Released buffers are
  * therefore kept (up to jc_pool_limit bytes in total, any thread) and reused for any request
- * they can hold without wasting more than a third of themselves.
+ * they can hold without wasting more than a third of themselves. The most recently released
+ * buffer that fits is taken (the pool is a stack): it is the one most likely still in the CPU
+ * caches. (Best fit over a pool of a hundred buffers, as left by a batch, handed out a
+ * different, cold buffer almost every time: 4-6% slower reads.)
  */
 #define JC_POOL_SLOTS 512
 #define JC_HEADER 64                   /* capacity stored before the data; keeps 64-byte alignment */
@@ -143,17 +146,18 @@ static void *jc_buffer(size_t size)
   int i, best = -1;
   pthread_once(&jc_pool_once, jc_pool_init);
   pthread_mutex_lock(&jc_pool_lock);
-  for (i = 0; i < jc_pool_n; i++)
-    if (jc_pool_cap[i] >= cap && jc_pool_cap[i] - cap <= jc_pool_cap[i] / 3 &&
-        (best < 0 || jc_pool_cap[i] < jc_pool_cap[best]))
+  for (i = jc_pool_n - 1; i >= 0; i--)        /* newest first */
+    if (jc_pool_cap[i] >= cap && jc_pool_cap[i] - cap <= jc_pool_cap[i] / 3) {
       best = i;
+      break;
+    }
   if (best >= 0) {
     p = jc_pool_buf[best];
     cap = jc_pool_cap[best];
     jc_pool_bytes -= cap;
     jc_pool_n--;
-    jc_pool_buf[best] = jc_pool_buf[jc_pool_n];
-    jc_pool_cap[best] = jc_pool_cap[jc_pool_n];
+    memmove(&jc_pool_buf[best], &jc_pool_buf[best + 1], (size_t)(jc_pool_n - best) * sizeof *jc_pool_buf);
+    memmove(&jc_pool_cap[best], &jc_pool_cap[best + 1], (size_t)(jc_pool_n - best) * sizeof *jc_pool_cap);
   }
   pthread_mutex_unlock(&jc_pool_lock);
   if (!p) {

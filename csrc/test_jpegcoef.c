@@ -229,6 +229,17 @@ int main(int argc, char **argv)
     }
   }
 
+  /* the pool hands out the most recently released buffer that fits (still in cache) */
+  {
+    jc_info x, y, z;
+    CHECK(read_file(d, "turbo-testorig.jpg", 0, 0, 0, &x) == 0 && read_file(d, "turbo-testorig.jpg", 0, 0, 0, &y) == 0,
+          "pool reads");
+    jc_release(x.data);
+    jc_release(y.data);
+    CHECK(read_file(d, "turbo-testorig.jpg", 0, 0, 0, &z) == 0 && z.data == y.data, "pool: newest buffer first");
+    jc_release(z.data);
+  }
+
   /* the decoder stays usable after errors, in both layouts, many times (leaks show under ASan) */
   for (i = 0; i < 50; i++) {
     expect_error(d, "bad-empty.jpg", 0, 0, 0, "Empty");
