@@ -148,6 +148,47 @@ def test_host_window_converts_windows_like_to_420(sampling, colorspace):
         fmt.host_window(odd, 0, 0, 1, 1, 1)
 
 
+@pytest.mark.parametrize("fy,fx", [(2, 2), (2, 1), (1, 2), (1, 1)])
+@pytest.mark.parametrize("qmax", [8, 255, 65535])
+def test_exact_chroma_downsampling_does_not_depend_on_what_else_is_computed(fy, fx, qmax):
+    """The 4:2:0 chroma conversion is exact in float64: a block's value is the same bits whether
+    computed alone, in a window or the whole grid, for one frequency or all 64 -- also for
+    extreme int16 coefficients and 16-bit quantisation tables -- and it matches a float64
+    evaluation of the box average to far below the integer rounding."""
+    rng = np.random.default_rng(fy * 10 + fx + qmax)
+    x = rng.integers(-300, 300, (6 * fy, 8 * fx, 8, 8)).astype(np.int16)
+    x[0, 0] = 32767
+    x[1, 2, :4] = -32768
+    q = rng.integers(1, qmax + 1, (8, 8)).astype(np.uint16)
+    q[0, 0] = qmax
+    full = F._downsample_exact(x, q, fy, fx, tuple(range(64)))  # (6*8, 64)
+    grid = full.reshape(6, 8, 64)
+    for sel in ((0, 1, 8, 9), (63,), (9, 0, 17, 2, 40)):
+        for top, left, h, w in ((0, 0, 6, 8), (1, 3, 2, 4), (5, 7, 1, 1)):
+            win = x[top * fy:(top + h) * fy, left * fx:(left + w) * fx]
+            got = F._downsample_exact(win, q, fy, fx, sel).reshape(h, w, len(sel))
+            np.testing.assert_array_equal(got, grid[top:top + h, left:left + w][:, :, list(sel)])
+    a = x.astype(np.float64) * q
+    want = F._resample_axis(F._resample_axis(a, 0, 1 / fy), 1, 1 / fx).reshape(6, 8, 64)
+    scale = np.abs(a).reshape(6, fy, 8, fx, 64).sum((1, 3, 4))[:, :, None]  # sum |coef * q| per group
+    assert np.all(np.abs(grid - want) <= scale * 2.0 ** -(F._exact_bits(fy, fx, qmax) - 1) + 1e-9)
+
+
+def test_to_420_equals_the_window_path_on_whole_images():
+    """to_420 of a whole (odd-sized) image and host_window's selected channels agree bit for bit
+    for every layout the window path converts."""
+    fmt = F.get("dctnet", channels=48)
+    for sampling in ([(1, 1)] * 3, [(2, 1), (1, 1), (1, 1)], [(1, 2), (1, 1), (1, 1)], [(2, 2), (1, 2), (2, 1)]):
+        c = _coeffs(88, 40, sampling, seed=3, quant=np.full((8, 8), 255))  # 5.5 x 2.5 MCUs
+        c.components[1].coefficients[0, 0, 0, 0] = -32768
+        conv, _ = F.to_420(c)
+        for flip in (False, True):
+            got = fmt.host_window(c, 0, 0, 2, 5, 5, (1, 0), flip)
+            want = fmt.host_window(conv, 0, 0, 2, 5, 5, (1, 0), flip)
+            for k in want:
+                np.testing.assert_array_equal(got[k], want[k], err_msg=f"{sampling} {k} {flip}")
+
+
 def _batch(fmt, n=2, size=32, seed=0):
     cs = [_coeffs(size, size, [(2, 2), (1, 1), (1, 1)], seed=seed + i) for i in range(n)]
     return cs, fmt.collate([fmt.host(c) for c in cs])

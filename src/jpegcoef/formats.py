@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -175,6 +176,77 @@ def _resample_axis(a: np.ndarray, axis: int, scale: float) -> np.ndarray:
     return out.transpose(0, 3, 1, 4, 2).reshape(hb * f, wb, 8, 8)
 
 
+# Chroma to the 4:2:0 grid, exactly: the box average of fy x fx blocks (fy, fx in {1, 2}) as one
+# linear map of the dequantised input coefficients, with weights rounded to multiples of
+# 2**-bits. With ``bits`` chosen from the quantisation table's maximum, every product and every
+# partial sum is an integer multiple of 2**-bits below 2**53 in magnitude, i.e. exactly
+# representable in float64: the sum is exact whatever the summation order (BLAS blocking, FMA,
+# how many outputs or rows are computed), so a window and the whole image give the same bits,
+# and computing only the selected output frequencies changes nothing.
+@lru_cache(maxsize=None)
+def _down_map(fy: int, fx: int) -> np.ndarray:
+    """float64 ``(fy*fx*64, 64)``: the output block's coefficients ``(i, j)`` (columns, natural
+    order) from the ``fy x fx`` input blocks' coefficients ``(p, q, a, b)`` (rows), for the box
+    average of ``fy x fx`` pixels (factor 1: identity)."""
+    d = {1: np.eye(8), 2: _resample_1d(2, True)}
+    m = np.einsum("ipa,jqb->pqabij", d[fy].reshape(8, fy, 8), d[fx].reshape(8, fx, 8))
+    return m.reshape(fy * fx * 64, 64)
+
+
+@lru_cache(maxsize=None)
+def _exact_bits(fy: int, fx: int, qmax: int) -> int:
+    """Fraction bits of the weights so that ``sum |coef * q * weight|`` stays below 2**52 for any
+    int16 coefficients and quantisation values up to ``qmax``."""
+    m = _down_map(fy, fx)
+    l1 = float(np.abs(m).sum(0).max()) + 1.0  # + rounding of the weights (<= K/2 * 2**-bits)
+    return int(math.floor(52 - math.log2(32768.0 * max(qmax, 1) * l1)))
+
+
+@lru_cache(maxsize=None)
+def _down_weights(fy: int, fx: int, bits: int, out_index: tuple) -> np.ndarray:
+    """Integer-valued float64 ``(fy*fx*64, len(out_index))``: ``rint(map * 2**bits)``."""
+    return np.ascontiguousarray(np.rint(_down_map(fy, fx)[:, list(out_index)] * 2.0 ** bits))
+
+
+def _downsample_exact(x: np.ndarray, quant: np.ndarray, fy: int, fx: int, out_index: tuple) -> np.ndarray:
+    """float64 ``(h*w, len(out_index))``: the ``out_index`` coefficients (natural order) of each
+    ``fy x fx`` box-averaged group of the dequantised blocks ``x`` (int16 ``(h*fy, w*fx, 8, 8)``,
+    quantisation table ``quant``), output blocks in row-major order; exact (see above): the
+    same value for a block whatever else is computed with it. One gather and one matrix
+    product over the grid."""
+    hb, wb = x.shape[:2]
+    h, w = hb // fy, wb // fx
+    q = np.ascontiguousarray(quant, np.uint16).reshape(64)
+    key = (fy, fx, out_index, q.tobytes())
+    wq = _WEIGHTS.get(key)
+    if wq is None:  # per quantisation table (a dataset has few): the weights times q * 2**-bits
+        bits = _exact_bits(fy, fx, int(q.max()))
+        wq = _down_weights(fy, fx, bits, out_index) * np.tile(q.astype(np.float64) * 2.0 ** -bits, fy * fx)[:, None]
+        if len(_WEIGHTS) >= 512:
+            _WEIGHTS.clear()
+        _WEIGHTS[key] = wq
+    g = np.empty((h, w, fy, fx, 64), np.float64)
+    g[...] = x.reshape(h, fy, w, fx, 64).transpose(0, 2, 1, 3, 4)
+    return _gemm(g.reshape(h * w, fy * fx * 64), wq)
+
+
+def _chroma_to_420(comp: Component, fy: int, fx: int, rows: int, cols: int) -> np.ndarray:
+    """int16 ``(rows, cols, 8, 8)``: a whole chroma component brought to the 4:2:0 grid by
+    :func:`_downsample_exact` (odd grids edge-padded first, the result cropped or edge-padded
+    to ``rows x cols`` blocks)."""
+    a = comp.coefficients
+    pr, pc = (-a.shape[0]) % fy, (-a.shape[1]) % fx
+    if pr or pc:
+        a = np.pad(a, ((0, pr), (0, pc), (0, 0), (0, 0)), mode="edge")
+    h, w = a.shape[0] // fy, a.shape[1] // fx
+    out = _to_int16(_downsample_exact(a, comp.quant, fy, fx, _ALL64)).reshape(h, w, 8, 8)
+    return _fit(out, rows, cols)
+
+
+_ALL64 = tuple(range(64))
+_WEIGHTS: dict = {}  # (fy, fx, out_index, quantisation table bytes) -> dequantising weights
+
+
 def _fit(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Crop or edge-pad a block grid to exactly ``rows x cols`` blocks."""
     a = a[:rows, :cols]
@@ -249,6 +321,11 @@ def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
     * other YCbCr samplings (4:4:4, 4:2:2, 4:4:0, 4:1:1, mixed): exact DCT-domain resampling of
       the chroma components -- box-average downsampling and pixel-replication upsampling are
       linear maps between blocks of coefficients, applied to the dequantised coefficients.
+      When the luma has the highest factors and all factors are 1 or 2 (4:4:4, 4:2:2, 4:4:0,
+      their mixes: :func:`window_fusable`), the chroma downsampling is one map per 4:2:0 block
+      evaluated exactly in float64 (weights on a 2**-bits grid fine enough that no sum rounds),
+      so :meth:`Format.host_window` computes the same bits for a window and only the channels
+      it selects; the other layouts use float32 products.
     * gray: Y as is, Cb = Cr = 0 (exactly neutral chroma).
     * RGB colour space (Adobe transform 0): the JFIF RGB->YCbCr matrix is linear and its level
       shift cancels, so it is applied to the dequantised coefficients directly, then chroma is
@@ -304,6 +381,13 @@ def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
         y0 = c.components[0]
         if samp[0] == (hmax, vmax):
             y = Component(_fit(y0.coefficients, 2 * my, 2 * mx), y0.quant, (2, 2))
+            if window_fusable(c):  # chroma 1x or 2x per axis: exact, as Format.host_window does
+                hb, wb = -(-c.height // 8), -(-c.width // 8)
+                y.blocks = (hb, wb)
+                cblocks = (-(-c.height // 16), -(-c.width // 16))
+                comps = [y] + [Component(_chroma_to_420(comp, 2 * s[1] // vmax, 2 * s[0] // hmax, my, mx),
+                                         _ONES, (1, 1), cblocks) for comp, s in zip(c.components[1:], samp[1:])]
+                return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings)), kind
         else:
             y = Component(_to_int16(_fit(full_res(0, 1.0), 2 * my, 2 * mx)), _ONES, (2, 2))
         chroma = [full_res(i, 0.5) for i in (1, 2)]
@@ -449,8 +533,8 @@ class Format:
         zero blocks when smaller, mirrored left-right (blocks reversed, odd horizontal
         frequencies negated) when ``flip``. ``c`` is 4:2:0; or (:func:`window_fusable`) gray or
         a YCbCr layout :func:`to_420` converts exactly per window (4:4:4, 4:2:2, 4:4:0), for a
-        window of whole MCUs: the conversion of the window is computed with the same operations
-        as :func:`to_420`, only the selected channels are rounded. This is the training
+        window of whole MCUs: only the selected chroma frequencies of the window are computed,
+        with :func:`to_420`'s exact map (bit-identical to it). This is the training
         pipeline's hot path (the tests check it against :mod:`jpegcoef.transforms` and
         :func:`to_420`). ``kind``: :func:`sampling_kind` of ``c`` when the caller knows it.
         """
@@ -476,8 +560,9 @@ class Format:
         if gathers is None:
             ci = self._host_c_index()
             gathers = self._cache["gathers"] = tuple(
-                (key, f, len(idx)) + _gather_index(idx) for key, f, idx in (("y", 2, self.y_index), ("cb", 1, ci), ("cr", 1, ci)))
-        for (key, f, n, r, k, sign), src in zip(gathers, sources):
+                (key, f, tuple(idx), len(idx)) + _gather_index(tuple(idx))
+                for key, f, idx in (("y", 2, self.y_index), ("cb", 1, ci), ("cr", 1, ci)))
+        for (key, f, idx, n, r, k, sign), src in zip(gathers, sources):
             if src is None:  # gray: neutral chroma
                 out[key] = np.zeros((n, size * f, size * f), np.int16)
                 continue
@@ -485,14 +570,12 @@ class Format:
             a = comp.coefficients[top * fy:(top + rows) * fy, left * fx:(left + cols) * fx]
             if a.shape[0] != rows * fy or a.shape[1] != cols * fx:
                 raise ValueError(f"window {rows}x{cols} MCUs at ({top}, {left}) exceeds the {key} grid {comp.shape}")
-            if convert:  # to_420's chroma: dequantise, resample to the 4:2:0 grid (same ops)
-                a = a.astype(np.float32) * comp.quant.astype(np.float32)
-                a = _resample_axis(_resample_axis(a, 0, 1 / fy), 1, 1 / fx)
-            if flip:
-                a = a[:, ::-1]
-            g = a[:, :, r, k]  # (h, w, n): one copy
-            if convert:
-                g = _to_int16(g)
+            if convert:  # to_420's chroma, only the selected frequencies (exact: same bits)
+                g = _to_int16(_downsample_exact(a, comp.quant, fy, fx, idx)).reshape(rows, cols, n)
+                if flip:
+                    g = g[:, ::-1]
+            else:
+                g = (a[:, ::-1] if flip else a)[:, :, r, k]  # (h, w, n): one copy
             if flip:
                 g *= sign
             g = g.transpose(2, 0, 1)
