@@ -32,7 +32,8 @@
       "history": [{"epoch": 1, "phase": 1, "lr": ..., "train_loss": ..., "train_top1": ...,
                    "images_per_s": ..., "time_s": ...}],
       "timing": {"dataset_s": ..., "train_s": ..., "eval_s": ..., "measure_s": ..., "total_s": ...},
-      "environment": {"python": ..., "torch": ..., "platform": ..., "git_commit": ...,
+      "environment": {"python": ..., "torch": ..., "platform": ...,
+                      "git_commit": ..., "git_dirty": ...,   # the code loaded at start
                       "command": "python experiments/run.py --variant all"}
     }
 

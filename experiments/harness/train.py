@@ -124,12 +124,28 @@ def stats_file(path: str) -> dict[str, Any]:
     return {"source": str(path), **st}
 
 
-def git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, timeout=10).stdout.strip() or None
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _source_state() -> tuple[str | None, bool | None]:
+    """The commit checked out and whether tracked files differed from it, taken once when the
+    harness is imported: that is the code this process runs, even if the tree changes later."""
+    commit = _git("rev-parse", "HEAD") or None
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return commit, (None if status is None else bool(status))
+
+
+SOURCE_COMMIT, SOURCE_DIRTY = _source_state()
+
+
+def git_commit() -> str | None:
+    """The commit of the code this process loaded (see :func:`_source_state`)."""
+    return SOURCE_COMMIT
 
 
 def model_options(args: argparse.Namespace, variant: str,
@@ -498,6 +514,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
         "timing": {"dataset_s": t_data, "train_s": train_time, "eval_s": t_eval,
                    "measure_s": t_meas, "total_s": time.perf_counter() - t_start},
         "environment": {**measure.environment(), "git_commit": git_commit(),
+                        "git_dirty": SOURCE_DIRTY,
                         "command": " ".join([Path(sys.executable).name] + sys.argv)},
     }
     path = results.write(result, args.results_dir or results.RESULTS_DIR)
