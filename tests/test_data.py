@@ -377,3 +377,48 @@ def test_worker_collate_sends_one_shared_block(folder, monkeypatch):
     for k in ("y", "cb", "cr", "q"):
         assert x2[k].dtype == plain_x[k].dtype and torch.equal(x2[k], plain_x[k])
     assert x2["_meta"] == plain_x["_meta"]
+
+
+@pytest.mark.parametrize("name,opts", [("dctnet", {"channels": 24}), ("gueguen", {}), ("rgb", {})])
+def test_worker_batches_through_the_ring_equal_the_ordinary_path(folder, name, opts, monkeypatch):
+    """With workers, make_loader's batches travel through BatchRing slots (the main process
+    copies them out) and equal those of ring=False and of workers=0, epoch after epoch."""
+    reads = []
+    real = D.BatchRing.read
+    monkeypatch.setattr(D.BatchRing, "read", lambda self, msg, pin=False: reads.append(msg["slot"]) or real(self, msg, pin))
+    kw = dict(train=True, crop=32, batch_size=2, on_error="skip", seed=5, drop_last=False, **opts)
+    loaders = [D.make_loader(folder, name, workers=w, ring=r, **kw) for w, r in ((0, True), (2, True), (2, False))]
+    assert loaders[1].collate_fn.ring is not None and loaders[2].collate_fn.ring is None
+    assert loaders[1].collate_fn.ring.nbytes == D._batch_bytes(loaders[1].format, 32, 2)
+    batches = 0
+    for epoch in range(3):
+        (x0, y0), (x1, y1), (x2, y2) = (_all(loader) for loader in loaders)
+        assert len(x0) == len(x1) == len(x2) >= 3
+        batches += len(x1)
+        for a, b, c, ya, yb, yc in zip(x0, x1, x2, y0, y1, y2):
+            assert list(a) == list(b) == list(c)
+            assert torch.equal(ya, yb) and torch.equal(ya, yc) and yb.dtype == torch.long
+            for k in a:
+                assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) and torch.equal(a[k], c[k])
+    assert len(reads) == batches and len(set(reads)) == 6  # 2 workers x 3 slots, reused
+    assert loaders[1].dataset.kinds == loaders[0].dataset.kinds and len(loaders[1].dataset.skipped) == 1
+
+
+def test_ring_overwrite_is_an_error_and_large_batches_take_the_ordinary_path(folder, monkeypatch):
+    ds = D.JpegFolder(folder, "dctnet", channels=24, train=True, crop=32, on_error="skip")
+    samples = [ds.load(i, i) for i in range(len(ds))]
+    plain_x, plain_y = D.collate(samples, ds.format)
+    monkeypatch.setattr(D, "get_worker_info", lambda: type("Info", (), {"id": 0})())
+    ring = D.BatchRing(1, 1, D._batch_bytes(ds.format, 32, len(samples)))
+    first, _ = D.collate(samples, ds.format, ring)
+    second, none = D.collate(samples[:3], ds.format, ring)  # the same (only) slot again
+    assert none is None and set(first) == {"\0ring", "_meta"} and first["_meta"] == plain_x["_meta"]
+    with pytest.raises(RuntimeError, match="overwritten"):
+        ring.read(first["\0ring"])
+    got = ring.read(second["\0ring"])
+    want_x, want_y = D.collate(samples[:3], ds.format)
+    assert torch.equal(got.pop("\0labels"), want_y)
+    assert list(got) == [k for k in want_x if k != "_meta"] and all(torch.equal(got[k], want_x[k]) for k in got)
+    small = D.BatchRing(1, 1, 64)  # too small: the ordinary shared-memory block
+    x, y = D.collate(samples, ds.format, small)
+    assert "\0ring" not in x and torch.equal(y, plain_y) and torch.equal(x["y"], plain_x["y"])

@@ -49,14 +49,14 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from . import reader, transforms
 from .coefficients import Coefficients, Component
-from .formats import Format, get as get_format, sampling_kind, to_420, window_fusable
+from .formats import _TORCH_DTYPES, Format, _stack_parts, get as get_format, sampling_kind, to_420, window_fusable
 from .stats import JPEG_SUFFIXES
 
-__all__ = ["JpegFolder", "JpegLoader", "SeededSampler", "SampleError", "make_loader", "collate",
+__all__ = ["JpegFolder", "JpegLoader", "SeededSampler", "SampleError", "make_loader", "collate", "BatchRing",
            "random_resized_crop_box", "load_rgb", "crop_plan", "dct_crop", "dct_sample", "jpeg_frame",
            "file_frame"]
 
@@ -476,20 +476,129 @@ class JpegFolder(Dataset):
         return collate(samples, self.format)
 
 
-def collate(samples: Sequence[tuple], format: Format) -> tuple:
+def collate(samples: Sequence[tuple], format: Format, ring: Optional["BatchRing"] = None) -> tuple:
     """Stack the good samples with ``format.collate``; failed ones (host None) only add metadata.
 
     In a DataLoader worker the inputs and labels are views of one shared-memory block, so one
-    storage (one file descriptor) crosses to the main process per batch, not one per tensor."""
+    storage (one file descriptor) crosses to the main process per batch, not one per tensor.
+    With a ``ring`` (:func:`make_loader` with workers) a worker writes the batch into its next
+    :class:`BatchRing` slot instead and returns ``({"\\0ring": message, "_meta": ...}, None)``,
+    which :class:`JpegLoader` turns back into the same tensors."""
     good = [s for s in samples if s[0] is not None]
     metas = [s[2] for s in samples]
     labels = np.array([s[1] for s in good], dtype=np.int64)
     if not good:
         return {"_meta": metas}, torch.from_numpy(labels)
+    if ring is not None and get_worker_info() is not None:
+        msg = ring.write(_stack_parts([s[0] for s in good], {"\0labels": labels}))
+        if msg is not None:
+            return {"\0ring": msg, "_meta": metas}, None
     inputs: dict = format.collate([s[0] for s in good], extra={"\0labels": labels})
     labels_t = inputs.pop("\0labels")
     inputs["_meta"] = metas
     return inputs, labels_t
+
+
+_RING_HEADER = 64  # bytes before a slot's batch: its int64 sequence number (-1 while written)
+
+
+class BatchRing:
+    """Reusable shared-memory blocks for the batches of DataLoader workers.
+
+    ``slots`` blocks per worker of ``nbytes`` each are created in the main process (workers
+    inherit them); a worker writes its batches into its slots in turn and sends only a small
+    message, and :class:`JpegLoader` copies the batch out as it receives it. A fresh
+    shared-memory block per batch costs ~0.4 ms of allocation and page faults in the worker,
+    plus mapping, faults and a file-descriptor hand-over (a socket connection) in the main
+    process; a copy from a block already mapped costs ~30 us. A worker has at most
+    ``prefetch_factor`` batches in flight besides the one being copied, so ``prefetch_factor + 1``
+    slots are not overwritten before they are copied; each slot carries a sequence number,
+    checked before and after the copy, so any overwrite is an error, never a corrupt batch.
+    A batch larger than ``nbytes`` takes the ordinary path (:func:`collate`).
+    """
+
+    def __init__(self, workers: int, slots: int, nbytes: int):
+        self.workers, self.slots, self.nbytes = workers, slots, int(nbytes)
+        elem = torch.empty(0, dtype=torch.uint8)
+        self.blocks = [elem.new(elem._typed_storage()._new_shared(_RING_HEADER + self.nbytes))
+                       for _ in range(workers * slots)]
+        self._next = 0  # per process: this worker's next slot
+        self._seq = 0
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_views"}
+
+    def _view(self, slot: int) -> np.ndarray:
+        views = self.__dict__.setdefault("_views", {})
+        if slot not in views:
+            views[slot] = self.blocks[slot].numpy()
+        return views[slot]
+
+    def write(self, parts: Sequence[tuple]) -> Optional[dict]:
+        """In a worker: write a batch (``formats._stack_parts``) into this worker's next slot;
+        returns the message for :meth:`read`, or None when the batch does not fit."""
+        info = get_worker_info()
+        layout, total = [], 0
+        for k, _, shape, dtype, _ in parts:
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            layout.append((k, total, nbytes, shape, dtype.str))
+            total += -(-nbytes // 64) * 64
+        if info is None or info.id >= self.workers or total > self.nbytes:
+            return None
+        slot = info.id * self.slots + self._next
+        self._next = (self._next + 1) % self.slots
+        mem = self._view(slot)
+        seq = mem[:8].view(np.int64)
+        seq[0] = -1
+        body = mem[_RING_HEADER:]
+        for (_, arrs, shape, dtype, a), (_, off, nbytes, _, _) in zip(parts, layout):
+            view = body[off:off + nbytes].view(dtype).reshape(shape)
+            if arrs is not None:
+                np.stack(arrs, out=view)
+            else:
+                view[...] = a
+        self._seq += 1
+        seq[0] = self._seq
+        return {"slot": slot, "seq": self._seq, "nbytes": total, "layout": layout}
+
+    def read(self, msg: dict, pin_memory: bool = False) -> dict[str, torch.Tensor]:
+        """In the main process: a copy of a written batch as tensors (views of one block)."""
+        mem = self._view(msg["slot"])
+        seq = mem[:8].view(np.int64)
+        if seq[0] != msg["seq"]:
+            raise RuntimeError(f"batch ring slot {msg['slot']} was overwritten before it was read "
+                               f"(sequence {int(seq[0])}, expected {msg['seq']}): more batches in flight "
+                               f"than slots; use more slots or ring=False")
+        out = torch.empty(msg["nbytes"], dtype=torch.uint8, pin_memory=pin_memory)
+        np.copyto(out.numpy(), mem[_RING_HEADER:_RING_HEADER + msg["nbytes"]])
+        if seq[0] != msg["seq"]:
+            raise RuntimeError(f"batch ring slot {msg['slot']} was overwritten while it was read")
+        return {k: out[off:off + nbytes].view(_TORCH_DTYPES[np.dtype(dt).type]).view(shape)
+                for k, off, nbytes, shape, dt in msg["layout"]}
+
+
+class _Collate:
+    """``collate_fn`` of :func:`make_loader`: :func:`collate` with the format (and ring)."""
+
+    def __init__(self, format: Format, ring: Optional[BatchRing] = None):
+        self.format, self.ring = format, ring
+
+    def __call__(self, samples: Sequence[tuple]) -> tuple:
+        return collate(samples, self.format, self.ring)
+
+
+def _batch_bytes(fmt: Format, crop: int, batch_size: int) -> int:
+    """Bytes of one collated batch of ``fmt`` at ``crop`` (as :class:`BatchRing` lays it out)."""
+    def aligned(n: int) -> int:
+        return -(-n // 64) * 64
+
+    if fmt.kind == "rgb":
+        per = [3 * crop * crop]
+    else:
+        nc = 64 if (fmt.kind == "dctnet" and fmt.upsample == "dct") else len(fmt.c_index)
+        per = [2 * len(fmt.y_index) * (crop // 8) ** 2, 2 * nc * (crop // 16) ** 2, 2 * nc * (crop // 16) ** 2,
+               2 * 3 * 64]
+    return sum(aligned(batch_size * b) for b in per) + aligned(8 * batch_size)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -551,7 +660,13 @@ class JpegLoader(DataLoader):
     records it on ``dataset`` (skipped files, layouts) in the main process, whatever the workers."""
 
     def __iter__(self):
+        ring = getattr(self.collate_fn, "ring", None)
         for inputs, labels in super().__iter__():
+            msg = inputs.pop("\0ring", None)
+            if msg is not None:  # written into a BatchRing slot by a worker: copy it out now
+                batch = ring.read(msg, self.pin_memory)
+                labels = batch.pop("\0labels")
+                inputs.update(batch)
             self.dataset.record(inputs.pop("_meta"))
             if len(labels) == 0:
                 continue  # every sample of this batch was skipped
@@ -576,12 +691,14 @@ def make_loader(root_or_files: Any, format: Union[str, Format], *, train: bool, 
                 batch_size: int, workers: int = 0, seed: int = 0, on_error: str = "raise",
                 distributed: bool = False, pin_memory: Optional[bool] = None,
                 augment: Optional[str] = None, drop_last: Optional[bool] = None,
-                prefetch_factor: Optional[int] = None, **format_options) -> JpegLoader:
+                prefetch_factor: Optional[int] = None, ring: bool = True, **format_options) -> JpegLoader:
     """A :class:`JpegLoader` over a :class:`JpegFolder` (see ARCHITECTURE.md, "Data").
 
     Shuffles and drops the last partial batch when training; ``pin_memory`` defaults to
     ``torch.cuda.is_available()``; workers are persistent; ``distributed=True`` shards with the
     initialised process group. Get model inputs with ``loader.to_device(inputs, device)``.
+    With workers, batches travel through a :class:`BatchRing` (``ring=False``: one fresh
+    shared-memory block per batch, as DataLoader does).
     """
     ds = JpegFolder(root_or_files, format, train=train, crop=crop, on_error=on_error, augment=augment,
                     **format_options)
@@ -591,10 +708,14 @@ def make_loader(root_or_files: Any, format: Union[str, Format], *, train: bool, 
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
     kwargs: dict = {}
+    batch_ring = None
     if workers > 0:
         kwargs.update(persistent_workers=True, worker_init_fn=_seed_worker)
         if prefetch_factor is not None:
             kwargs["prefetch_factor"] = prefetch_factor
+        if ring:  # a worker has at most prefetch_factor batches in flight + the one being copied
+            slots = (2 if prefetch_factor is None else prefetch_factor) + 1
+            batch_ring = BatchRing(workers, slots, _batch_bytes(ds.format, crop, batch_size))
     return JpegLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      collate_fn=ds.collate, pin_memory=pin_memory, drop_last=drop_last,
+                      collate_fn=_Collate(ds.format, batch_ring), pin_memory=pin_memory, drop_last=drop_last,
                       generator=torch.Generator().manual_seed(seed), **kwargs)

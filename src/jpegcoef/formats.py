@@ -428,15 +428,13 @@ _TORCH_DTYPES = {np.int16: torch.int16, np.uint16: torch.uint16, np.uint8: torch
                  np.float32: torch.float32, np.int64: torch.int64}
 
 
-def _stack(samples: Sequence[Mapping[str, np.ndarray]],
-           extra: Optional[Mapping[str, np.ndarray]] = None) -> dict[str, torch.Tensor]:
-    """Stack per-sample arrays per key (plus the ``extra`` arrays as they are) into tensors. In a
-    DataLoader worker they are all written straight into one shared-memory block (as
-    default_collate does per tensor, but one block per batch: one allocation and, with
-    :func:`jpegcoef.data.collate`, one file descriptor sent to the main process)."""
+def _stack_parts(samples: Sequence[Mapping[str, np.ndarray]],
+                 extra: Optional[Mapping[str, np.ndarray]] = None) -> list[tuple]:
+    """What :func:`_stack` writes: ``(key, arrays to stack or None, shape, dtype, extra array or
+    None)`` per key (shapes checked)."""
     if not samples:
         raise ValueError("cannot collate an empty list of samples")
-    parts = []  # (key, arrays to stack or None, shape, dtype, extra array or None)
+    parts = []
     for k in samples[0].keys():
         arrs = [s[k] for s in samples]
         shape = arrs[0].shape
@@ -446,6 +444,16 @@ def _stack(samples: Sequence[Mapping[str, np.ndarray]],
         parts.append((k, arrs, (len(arrs),) + shape, arrs[0].dtype, None))
     for k, a in (extra or {}).items():
         parts.append((k, None, a.shape, a.dtype, a))
+    return parts
+
+
+def _stack(samples: Sequence[Mapping[str, np.ndarray]],
+           extra: Optional[Mapping[str, np.ndarray]] = None) -> dict[str, torch.Tensor]:
+    """Stack per-sample arrays per key (plus the ``extra`` arrays as they are) into tensors. In a
+    DataLoader worker they are all written straight into one shared-memory block (as
+    default_collate does per tensor, but one block per batch: one allocation and, with
+    :func:`jpegcoef.data.collate`, one file descriptor sent to the main process)."""
+    parts = _stack_parts(samples, extra)
     if get_worker_info() is None:
         return {k: torch.from_numpy(np.stack(arrs) if arrs is not None else np.ascontiguousarray(a))
                 for k, arrs, _, _, a in parts}
