@@ -115,14 +115,16 @@ def measure(loader, min_cpu: float) -> tuple[int, float, float, float]:
 def conversion_costs(files: list[Path], crop: int, repeats: int = 3) -> dict:
     """Per file layout: DCT-pipeline ms per image (load = header + read + convert + crop + flip +
     host), ms of reading the whole file, ms of the read the pipeline does (the rows down to the
-    training window's bottom, same seeds) and ms of converting the whole file with to_420; plus
-    the decode + re-encode fallback's cost."""
+    training window's bottom, same seeds), ms of what the pipeline does after that read
+    (``sample_ms``: crop, conversion of the window to 4:2:0, flip, channel selection --
+    ``dct_sample``) and ms of converting the whole file with to_420; plus the decode +
+    re-encode fallback's cost."""
     ds = D.JpegFolder(files, "dctnet", channels=24, train=True, crop=crop, on_error="skip")
     per_kind: dict = defaultdict(lambda: {"files": 0, "load_ms": [], "to420_full_ms": [], "read_ms": [],
-                                          "read_window_ms": []})
+                                          "read_window_ms": [], "sample_ms": []})
     for i, f in enumerate(files):
         blob = f.read_bytes()
-        best_load = best_read = best_cut = best_conv = float("inf")
+        best_load = best_read = best_cut = best_conv = best_sample = float("inf")
         kind = None
         for r in range(repeats):
             t = time.perf_counter()
@@ -138,8 +140,14 @@ def conversion_costs(files: list[Path], crop: int, repeats: int = 3) -> dict:
             top, _, rows, *_ = D.crop_plan(h, w, crop, True, np.random.default_rng(r))
             bottom = (top + rows) * D.MCU
             t = time.perf_counter()
-            jpegcoef.read(str(f), max_height=bottom if bottom < h and D._crops_first(samp) else None)
+            cut = jpegcoef.read(str(f), max_height=bottom if bottom < h and D._crops_first(samp) else None)
             best_cut = min(best_cut, time.perf_counter() - t)
+            if kind in ("420", "gray") or F.window_fusable(cut):  # what the pipeline does after the read
+                rng = np.random.default_rng(r)
+                plan = D.crop_plan(h, w, crop, True, rng)
+                t = time.perf_counter()
+                D.dct_sample(cut, ds.format, crop, True, rng, plan, kind)
+                best_sample = min(best_sample, time.perf_counter() - t)
             t = time.perf_counter()
             F.to_420(c, src=blob)
             best_conv = min(best_conv, time.perf_counter() - t)
@@ -151,10 +159,13 @@ def conversion_costs(files: list[Path], crop: int, repeats: int = 3) -> dict:
         k["read_ms"].append(best_read * 1e3)
         k["read_window_ms"].append(best_cut * 1e3)
         k["to420_full_ms"].append(best_conv * 1e3)
+        if best_sample < float("inf"):
+            k["sample_ms"].append(best_sample * 1e3)
     out = {kind: {"files": v["files"], "load_ms": round(statistics.mean(v["load_ms"]), 3),
                   "read_ms": round(statistics.mean(v["read_ms"]), 3),
                   "read_window_ms": round(statistics.mean(v["read_window_ms"]), 3),
-                  "to420_full_ms": round(statistics.mean(v["to420_full_ms"]), 3)}
+                  "to420_full_ms": round(statistics.mean(v["to420_full_ms"]), 3),
+                  **({"sample_ms": round(statistics.mean(v["sample_ms"]), 3)} if v["sample_ms"] else {})}
            for kind, v in sorted(per_kind.items())}
     # the fallback used for CMYK/YCCK: Pillow decode, RGB, re-encode q95 4:2:0, read
     times = []
