@@ -82,7 +82,7 @@ if lf_cmd:
 cc = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 rec = {
     "what": "fuzz_read.c (jc_read both layouts + strict + header-only, jc_decode rgb/native, "
-            "jc_write + read-back, jc_read_file) under ASan+UBSan+LSan; limits 1 MP, 100 scans",
+            "jc_write + read-back, jc_read_file, jc_read_rows/max_height) under ASan+UBSan+LSan; limits 1 MP, 100 scans",
     "built_at": built,
     "git_commit": commit,
     "jpegcoef_c_sha256": sha,
