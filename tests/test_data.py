@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import warnings
 import numpy as np
 import pytest
 import torch
@@ -422,3 +423,17 @@ def test_ring_overwrite_is_an_error_and_large_batches_take_the_ordinary_path(fol
     small = D.BatchRing(1, 1, 64)  # too small: the ordinary shared-memory block
     x, y = D.collate(samples, ds.format, small)
     assert "\0ring" not in x and torch.equal(y, plain_y) and torch.equal(x["y"], plain_x["y"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only fallback")
+def test_pin_memory_without_an_accelerator_only_warns(folder):
+    """pin_memory=True on a machine without CUDA: DataLoader warns and does not pin; the ring's
+    copy-out must not try to pin either (it raised before)."""
+    kw = dict(train=False, crop=32, batch_size=4, channels=24, on_error="skip", drop_last=False)
+    plain = _all(D.make_loader(folder, "dctnet", workers=0, **kw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = _all(D.make_loader(folder, "dctnet", workers=2, pin_memory=True, **kw))
+    assert torch.equal(torch.cat(plain[1]), torch.cat(got[1]))
+    for a, b in zip(plain[0], got[0]):
+        assert torch.equal(a["y"], b["y"]) and torch.equal(a["cb"], b["cb"])

@@ -91,18 +91,27 @@ def test_components_made_once_across_threads():
 
 
 def test_buffer_lifetime_with_lazy_components():
-    """The C buffer lives as long as the result or any array over it, then goes back to C."""
-    jpegcoef.set_buffer_pool(0)                       # freed buffers go straight back to libc
+    """The C buffer lives as long as the result or any array over it. With the pool on, reads of
+    another image of the same size (which would be handed a wrongly recycled buffer) leave an
+    array over a dropped result intact; a result that is never touched gives its buffer back."""
+    from jpegcoef._jpegcoef_cffi import lib
+
+    previous = jpegcoef.set_buffer_pool(256 << 20)
     try:
         data = (DATA / "gen-420-odd-477x355.jpg").read_bytes()
+        other = (DATA / "gen-420-q5.jpg").read_bytes()          # same size, other coefficients
         ref = jpegcoef.read(data).components[0].coefficients.copy()
+        assert not np.array_equal(ref, jpegcoef.read(other).components[0].coefficients)
         y = jpegcoef.read(data).components[0].coefficients   # the result object is gone already
         gc.collect()
-        for _ in range(20):                                  # buffers freed and allocated again
-            jpegcoef.read(data)
+        for _ in range(20):                                  # buffers released and reused
+            jpegcoef.read(other)
         assert np.array_equal(y, ref)
-        c = jpegcoef.read(data)                              # never touched: freed with c
-        del c
         gc.collect()
+        c = jpegcoef.read(other)                             # takes a pooled buffer
+        kept = lib.jc_pool_size()
+        del c                                                # never touched: back to the pool
+        gc.collect()
+        assert lib.jc_pool_size() > kept
     finally:
-        jpegcoef.set_buffer_pool(256 << 20)
+        jpegcoef.set_buffer_pool(previous)

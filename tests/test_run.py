@@ -376,3 +376,16 @@ def test_stats_file_sets_the_dct_normalisation(tiny, tmp_path):
     proc = run(["--data", str(tiny), "--variant", "dctnet", "--epochs", "1", "--no-measure",
                 "--stats", str(bad)], tmp_path, check=False)
     assert proc.returncode != 0 and "--stats" in proc.stderr and "bad.json" in proc.stderr
+
+
+def test_resume_refuses_other_gate_or_stats_settings(tiny, tmp_path):
+    """A checkpoint resumes only under the settings it was trained with, the gate's and the
+    input statistics included (they change the loss, the optimiser groups, the inputs)."""
+    common = ["--data", str(tiny), "--variant", "dctnet_gate", "--epochs", "1", "--no-measure",
+              "--shift-max", "0"]
+    run(common + ["--gate-lambda", "0.5"], tmp_path)
+    proc = run(common + ["--gate-lambda", "2", "--resume"], tmp_path, check=False)
+    assert proc.returncode != 0 and "different settings" in proc.stderr and "gate_lambda" in proc.stderr
+    proc = run(common + ["--gate-lambda", "0.5", "--gate-lr-scale", "3", "--resume"], tmp_path,
+               check=False)
+    assert proc.returncode != 0 and "gate_lr_scale" in proc.stderr

@@ -151,3 +151,18 @@ def test_read_batch_shares_the_work_and_nests():
         warnings.simplefilter("ignore", jpegcoef.JpegWarning)
         inner = reader._pool(1).submit(nested).result(timeout=60)
     assert [c.width for c in inner] == [jpegcoef.read(d).width for d in items[:6]]
+
+
+def test_read_batch_keeps_one_pool_per_thread_count():
+    """Batches smaller than ``threads`` reuse the pool of that thread count (no pool, and no
+    threads with their decoders, per batch size)."""
+    import jpegcoef.reader as reader
+
+    items = [p.read_bytes() for p in sorted(DATA.glob("gen-4*.jpg"))][:9]
+    before = set(reader._pools)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jpegcoef.JpegWarning)
+        for n in range(2, 10):
+            out = jpegcoef.read_batch(items[:n], threads=16)
+            assert [c.width for c in out] == [jpegcoef.read(d).width for d in items[:n]]
+    assert set(reader._pools) - before <= {15}

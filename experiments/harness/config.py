@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "jpegcoef, measured on photographs); the RGB baseline ignores it")
     s.add_argument("--gate-stats", choices=["shipped", "train"],
                    help="input normalisation of gated models: the statistics shipped with "
-                        "jpegcoef (photographs) or the training split's, computed at start")
+                        "jpegcoef (photographs) or the training split's, computed at start; "
+                        "--stats FILE takes precedence")
     s.add_argument("--hilo-step1-fraction", type=float,
                    help="split --epochs between the high/low model's two steps, this fraction "
                         "for step 1 (default: no split; as in seeds/004 each step trains for "

@@ -136,7 +136,7 @@ def _source_state() -> tuple[str | None, bool | None]:
     """The commit checked out and whether tracked files differed from it, taken once when the
     harness is imported: that is the code this process runs, even if the tree changes later."""
     commit = _git("rev-parse", "HEAD") or None
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     return commit, (None if status is None else bool(status))
 
 
@@ -215,7 +215,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     fmt_name, fmt_opts = model.input_format, dict(model.input_options)
     if args.stats and fmt_name != "rgb":
         fmt_opts["stats"] = stats_file(args.stats)
-    if model_opts.get("gate") and args.gate_stats == "train":
+    if model_opts.get("gate") and args.gate_stats == "train" and not args.stats:
         fmt_opts["stats"] = train_split_stats(root / "train")  # formats.get reads mean/std
     fmt = formats.get(fmt_name, **fmt_opts)
     cuda = device.type == "cuda"
@@ -254,7 +254,8 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     config = {"variant": variant, "model": model_name, "model_options": model_opts,
               "epochs": args.epochs, "batch_size": args.batch_size, "crop": crop, "lr": lr,
               "seed": args.seed, "world_size": info.world_size, "dataset": str(root),
-              "plan": plan}
+              "plan": plan, "gate_lambda": gate_lambda, "gate_lr_scale": gate_lr_scale,
+              "input_stats": (fmt_opts.get("stats") or {}).get("source", "shipped")}
     start_epoch, global_step, history, train_time, train_images = 0, 0, [], 0.0, 0
     compute_time, compute_images = 0.0, 0
     run_dir = Path(args.run_dir or EXPERIMENTS / "runs") / f"{run_key}-{results.utc_stamp()}"

@@ -664,7 +664,8 @@ class JpegLoader(DataLoader):
         for inputs, labels in super().__iter__():
             msg = inputs.pop("\0ring", None)
             if msg is not None:  # written into a BatchRing slot by a worker: copy it out now
-                batch = ring.read(msg, self.pin_memory)
+                # DataLoader keeps pin_memory=True without an accelerator (it only warns)
+                batch = ring.read(msg, self.pin_memory and torch.cuda.is_available())
                 labels = batch.pop("\0labels")
                 inputs.update(batch)
             self.dataset.record(inputs.pop("_meta"))

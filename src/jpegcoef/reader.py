@@ -399,10 +399,14 @@ def read_batch(srcs: Iterable[Source], *, threads: Optional[int] = None, errors:
         results = [None] * len(srcs)
         take = itertools.count().__next__
         helpers = min(threads, len(srcs)) - 1
-        pool = _pool(helpers)
+        pool = _pool(threads - 1)   # one pool per thread count, whatever the batch size
         futures = [pool.submit(_pull, srcs, results, take, args) for _ in range(helpers)]
         try:
             _pull(srcs, results, take, args)
+        except BaseException:       # e.g. KeyboardInterrupt: helpers stop after their image
+            for _ in range(len(srcs)):
+                take()
+            raise
         finally:
             for f in futures:   # a helper that never started (busy pool) is not waited for
                 if not f.cancel():
