@@ -24,9 +24,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         # learning rate the gate never moves (every channel on, the flat heat map of the
         # 20261122 run). The gate's parameters learn at 20x the schedule's rate; lambda 4 is
         # where channels start to go off (3: 88% on, 4: 51%, 5: all but the two chroma DCs
-        # off); and the gate's input is normalised with the training split's statistics: with
-        # the shipped (photograph) statistics this dataset's high-frequency channels are 2-8x
-        # unit scale and the gate kept the loudest ones on.
+        # off); and the gated model's whole input (the gate sees it first) is normalised with
+        # the training split's statistics: with the shipped (photograph) statistics this
+        # dataset's high-frequency channels are 2-8x unit scale and the gate kept the loudest
+        # ones on. So dctnet_gate differs from dctnet in its input normalisation too.
         "gate_lambda": 4.0, "gate_lr_scale": 20.0, "gate_stats": "train",
         # jpegcoef.datasets.synthetic() knobs: images of 64-96 px so that a 64 px crop (DCT:
         # lossless crop, no rescaling) still shows most of each image
