@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from jpegcoef import Coefficients, Component, formats as F
+from jpegcoef import Coefficients, Component, dctmaps as M, formats as F
 
 C8 = F.dct_matrix()
 
@@ -48,14 +48,14 @@ def test_resampling_is_exact_in_pixels():
     rng = np.random.default_rng(0)
     a = rng.normal(0, 50, (4, 8, 8, 8))
     p = idct(a)
-    down = F._resample_axis(F._resample_axis(a, 0, 0.5), 1, 0.5)
+    down = M.resample_axis(M.resample_axis(a, 0, 0.5), 1, 0.5)
     np.testing.assert_allclose(idct(down), p.reshape(16, 2, 32, 2).mean((1, 3)), atol=1e-9)
-    up = F._resample_axis(F._resample_axis(a, 0, 2.0), 1, 4.0)
+    up = M.resample_axis(M.resample_axis(a, 0, 2.0), 1, 4.0)
     np.testing.assert_allclose(idct(up), np.repeat(np.repeat(p, 2, 0), 4, 1), atol=1e-9)
-    down4 = F._resample_axis(a, 1, 0.25)
+    down4 = M.resample_axis(a, 1, 0.25)
     np.testing.assert_allclose(idct(down4), p.reshape(32, 16, 4).mean(2), atol=1e-9)
     # odd grids are edge-padded before downsampling
-    assert F._resample_axis(a[:3], 0, 0.5).shape == (2, 8, 8, 8)
+    assert M.resample_axis(a[:3], 0, 0.5).shape == (2, 8, 8, 8)
 
 
 def test_upsample_matrix_is_pixel_replication():
@@ -161,17 +161,17 @@ def test_exact_chroma_downsampling_does_not_depend_on_what_else_is_computed(fy, 
     x[1, 2, :4] = -32768
     q = rng.integers(1, qmax + 1, (8, 8)).astype(np.uint16)
     q[0, 0] = qmax
-    full = F._downsample_exact(x, q, fy, fx, tuple(range(64)))  # (6*8, 64)
+    full = M.downsample_exact(x, q, fy, fx, tuple(range(64)))  # (6*8, 64)
     grid = full.reshape(6, 8, 64)
     for sel in ((0, 1, 8, 9), (63,), (9, 0, 17, 2, 40)):
         for top, left, h, w in ((0, 0, 6, 8), (1, 3, 2, 4), (5, 7, 1, 1)):
             win = x[top * fy:(top + h) * fy, left * fx:(left + w) * fx]
-            got = F._downsample_exact(win, q, fy, fx, sel).reshape(h, w, len(sel))
+            got = M.downsample_exact(win, q, fy, fx, sel).reshape(h, w, len(sel))
             np.testing.assert_array_equal(got, grid[top:top + h, left:left + w][:, :, list(sel)])
     a = x.astype(np.float64) * q
-    want = F._resample_axis(F._resample_axis(a, 0, 1 / fy), 1, 1 / fx).reshape(6, 8, 64)
+    want = M.resample_axis(M.resample_axis(a, 0, 1 / fy), 1, 1 / fx).reshape(6, 8, 64)
     scale = np.abs(a).reshape(6, fy, 8, fx, 64).sum((1, 3, 4))[:, :, None]  # sum |coef * q| per group
-    assert np.all(np.abs(grid - want) <= scale * 2.0 ** -(F._exact_bits(fy, fx, qmax) - 1) + 1e-9)
+    assert np.all(np.abs(grid - want) <= scale * 2.0 ** -(M.exact_bits(fy, fx, qmax) - 1) + 1e-9)
 
 
 def test_to_420_equals_the_window_path_on_whole_images():
@@ -222,7 +222,7 @@ def test_dctnet_dct_upsampling_matches_numpy_resampling():
     assert tuple(batch["cb"].shape) == (2, 64, 2, 2)  # all chroma channels cross to the device
     x = fmt.device(batch)
     assert x.shape == (2, 48, 4, 4)
-    up = F._resample_axis(F._resample_axis(cs[0].cb.dequantize().astype(np.float64), 0, 2.0), 1, 2.0)
+    up = M.resample_axis(M.resample_axis(cs[0].cb.dequantize().astype(np.float64), 0, 2.0), 1, 2.0)
     for k, f in enumerate(F.SUBSETS[48]["c"]):
         r, col = divmod(f, 8)
         np.testing.assert_allclose(x[0, 32 + k].numpy(), up[:, :, r, col], rtol=1e-4, atol=1e-3)

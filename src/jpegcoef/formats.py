@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -52,199 +51,32 @@ import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
+from .channels import SUBSETS
+from .dctmaps import dct_matrix, downsample_exact, resample_axis, upsample_matrix
 from .coefficients import Coefficients, Component
 
 __all__ = ["Format", "get", "names", "SUBSETS", "to_420", "window_fusable", "load_stats", "dct_matrix",
            "upsample_matrix", "IMAGENET_MEAN", "IMAGENET_STD"]
-
-#: The DCTNet static channel subsets: frequency indices (8*row + col) per component.
-def _ranges(*spans: tuple[int, int]) -> tuple[int, ...]:
-    return tuple(i for a, b in spans for i in range(a, b + 1))
-
-
-SUBSETS: dict[int, dict[str, tuple[int, ...]]] = {
-    24: {"y": _ranges((0, 3), (8, 11), (16, 19), (24, 27)), "c": (0, 1, 8, 9)},
-    32: {"y": _ranges((0, 4), (8, 12), (16, 20), (24, 27), (32, 34)), "c": (0, 1, 2, 8, 9)},
-    48: {"y": _ranges((0, 5), (8, 13), (16, 21), (24, 29), (32, 35), (40, 43)),
-         "c": (0, 1, 2, 8, 9, 10, 16, 17)},
-    64: {"y": _ranges((0, 6), (8, 14), (16, 21), (24, 29), (32, 37), (40, 45), (48, 53)),
-         "c": (0, 1, 2, 8, 9, 10, 16, 17, 24, 25)},
-    192: {"y": tuple(range(64)), "c": tuple(range(64))},
-}
-for _n, _s in SUBSETS.items():
-    assert len(_s["y"]) + 2 * len(_s["c"]) == _n, _n
 
 #: ImageNet pixel statistics (the usual convention for RGB ResNet-50 inputs), RGB order.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-# ------------------------------------------------------------------------------------------------
-# DCT-domain resampling (exact linear maps)
-# ------------------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
-def dct_matrix(n: int = 8) -> np.ndarray:
-    """Orthonormal DCT-II matrix ``C`` (``X = C x``); JPEG's 8x8 FDCT is ``C X C^T``."""
-    k = np.arange(n)[:, None]
-    i = np.arange(n)[None, :]
-    c = np.sqrt(2.0 / n) * np.cos(np.pi * (2 * i + 1) * k / (2 * n))
-    c[0] /= np.sqrt(2.0)
-    return c
-
-
-@lru_cache(maxsize=None)
-def _resample_1d(factor: int, down: bool) -> np.ndarray:
-    """1-D map between ``factor`` blocks and one block of DCT coefficients.
-
-    ``down``: ``(8, factor*8)``: DCT of the box-averaged (by ``factor``) pixels of ``factor``
-    adjacent blocks. Else ``(factor*8, 8)``: DCTs of the ``factor`` blocks made by replicating
-    each pixel of one block ``factor`` times.
-    """
-    c = dct_matrix(8)
-    n = 8 * factor
-    inv = np.kron(np.eye(factor), c.T)  # block-diagonal IDCT of factor blocks
-    fwd = np.kron(np.eye(factor), c)
-    rep = np.zeros((n, 8))
-    rep[np.arange(n), np.arange(n) // factor] = 1.0
-    if down:
-        return c @ (rep.T / factor) @ inv  # average factor pixels -> one block
-    return fwd @ rep @ c.T
-
-
-def upsample_matrix() -> np.ndarray:
-    """``(2, 2, 64, 64)``: coefficients of the four 8x8 blocks (dy, dx) of a 2x pixel-replicated
-    block, as a linear map of the source block's 64 coefficients (natural order)."""
-    u = _resample_1d(2, False).reshape(2, 8, 8)  # (half, out freq, in freq)
-    # out[i, j, r, s] = sum_{a, b} u[i, r, a] u[j, s, b] X[a, b]
-    m = np.einsum("ira,jsb->ijrsab", u, u)
-    return m.reshape(2, 2, 64, 64)
-
-
-@lru_cache(maxsize=None)
-def _matrices(factor: int, down: bool, dtype: str = "float32") -> np.ndarray:
-    """``(in, out)`` matrices for right-multiplication (see :func:`_resample_1d`)."""
-    return np.ascontiguousarray(_resample_1d(factor, down).T.astype(dtype))
-
-
-_GEMM_SINGLE_THREAD = 262_144  # OpenBLAS runs a GEMM on one thread when M*N*K is at most this
-
-
-def _gemm(g: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``g @ m`` for a tall ``g`` and a small ``m``, in row chunks small enough that BLAS stays on
-    one thread (threaded tiny GEMMs oversubscribe the CPUs of DataLoader workers and run up to
-    100x slower on a busy machine)."""
-    rows, k = g.shape
-    n = m.shape[1]
-    chunk = max(1, _GEMM_SINGLE_THREAD // (k * n))
-    if rows <= chunk:
-        return g @ m
-    out = np.empty((rows, n), np.result_type(g, m))
-    for s in range(0, rows, chunk):
-        np.matmul(g[s:s + chunk], m, out=out[s:s + chunk])
-    return out
-
-
-def _resample_axis(a: np.ndarray, axis: int, scale: float) -> np.ndarray:
-    """Resample dequantised blocks ``(Hb, Wb, 8, 8)`` along block ``axis`` (0 rows, 1 columns)
-    by ``scale`` (1/4, 1/2, 1, 2 or 4); one matrix product over the whole grid."""
-    if scale == 1:
-        return a
-    hb, wb = a.shape[:2]
-    if scale < 1:
-        f = int(round(1 / scale))
-        n = a.shape[axis]
-        pad = (-n) % f
-        if pad:
-            widths = [(0, 0)] * 4
-            widths[axis] = (0, pad)
-            a = np.pad(a, widths, mode="edge")
-            hb, wb = a.shape[:2]
-        m = _matrices(f, True, a.dtype.name)  # (f*8, 8)
-        if axis == 1:  # (y, g, j, r, l) -> (y, g, r, j*8+l) @ m -> (y, g, r, i)
-            g = a.reshape(hb, wb // f, f, 8, 8).transpose(0, 1, 3, 2, 4).reshape(-1, f * 8)
-            return _gemm(g, m).reshape(hb, wb // f, 8, 8)
-        # (g, j, x, r, l) -> (g, x, l, j*8+r) @ m -> (g, x, l, i) -> (g, x, i, l)
-        g = a.reshape(hb // f, f, wb, 8, 8).transpose(0, 2, 4, 1, 3).reshape(-1, f * 8)
-        return _gemm(g, m).reshape(hb // f, wb, 8, 8).transpose(0, 1, 3, 2)
-    f = int(round(scale))
-    m = _matrices(f, False, a.dtype.name)  # (8, f*8)
-    if axis == 1:  # (y, x, r, l) @ m -> (y, x, r, j, i) -> (y, x, j, r, i)
-        out = _gemm(np.ascontiguousarray(a).reshape(-1, 8), m).reshape(hb, wb, 8, f, 8).transpose(0, 1, 3, 2, 4)
-        return out.reshape(hb, wb * f, 8, 8)
-    # (y, x, l, r) @ m -> (y, x, l, j, i) -> (y, j, x, i, l)
-    out = _gemm(np.ascontiguousarray(a.transpose(0, 1, 3, 2)).reshape(-1, 8), m).reshape(hb, wb, 8, f, 8)
-    return out.transpose(0, 3, 1, 4, 2).reshape(hb * f, wb, 8, 8)
-
-
-# Chroma to the 4:2:0 grid, exactly: the box average of fy x fx blocks (fy, fx in {1, 2}) as one
-# linear map of the dequantised input coefficients, with weights rounded to multiples of
-# 2**-bits. With ``bits`` chosen from the quantisation table's maximum, every product and every
-# partial sum is an integer multiple of 2**-bits below 2**53 in magnitude, i.e. exactly
-# representable in float64: the sum is exact whatever the summation order (BLAS blocking, FMA,
-# how many outputs or rows are computed), so a window and the whole image give the same bits,
-# and computing only the selected output frequencies changes nothing.
-@lru_cache(maxsize=None)
-def _down_map(fy: int, fx: int) -> np.ndarray:
-    """float64 ``(fy*fx*64, 64)``: the output block's coefficients ``(i, j)`` (columns, natural
-    order) from the ``fy x fx`` input blocks' coefficients ``(p, q, a, b)`` (rows), for the box
-    average of ``fy x fx`` pixels (factor 1: identity)."""
-    d = {1: np.eye(8), 2: _resample_1d(2, True)}
-    m = np.einsum("ipa,jqb->pqabij", d[fy].reshape(8, fy, 8), d[fx].reshape(8, fx, 8))
-    return m.reshape(fy * fx * 64, 64)
-
-
-@lru_cache(maxsize=None)
-def _exact_bits(fy: int, fx: int, qmax: int) -> int:
-    """Fraction bits of the weights so that ``sum |coef * q * weight|`` stays below 2**52 for any
-    int16 coefficients and quantisation values up to ``qmax``."""
-    m = _down_map(fy, fx)
-    l1 = float(np.abs(m).sum(0).max()) + 1.0  # + rounding of the weights (<= K/2 * 2**-bits)
-    return int(math.floor(52 - math.log2(32768.0 * max(qmax, 1) * l1)))
-
-
-@lru_cache(maxsize=None)
-def _down_weights(fy: int, fx: int, bits: int, out_index: tuple) -> np.ndarray:
-    """Integer-valued float64 ``(fy*fx*64, len(out_index))``: ``rint(map * 2**bits)``."""
-    return np.ascontiguousarray(np.rint(_down_map(fy, fx)[:, list(out_index)] * 2.0 ** bits))
-
-
-def _downsample_exact(x: np.ndarray, quant: np.ndarray, fy: int, fx: int, out_index: tuple) -> np.ndarray:
-    """float64 ``(h*w, len(out_index))``: the ``out_index`` coefficients (natural order) of each
-    ``fy x fx`` box-averaged group of the dequantised blocks ``x`` (int16 ``(h*fy, w*fx, 8, 8)``,
-    quantisation table ``quant``), output blocks in row-major order; exact (see above): the
-    same value for a block whatever else is computed with it. One gather and one matrix
-    product over the grid."""
-    hb, wb = x.shape[:2]
-    h, w = hb // fy, wb // fx
-    q = np.ascontiguousarray(quant, np.uint16).reshape(64)
-    key = (fy, fx, out_index, q.tobytes())
-    wq = _WEIGHTS.get(key)
-    if wq is None:  # per quantisation table (a dataset has few): the weights times q * 2**-bits
-        bits = _exact_bits(fy, fx, int(q.max()))
-        wq = _down_weights(fy, fx, bits, out_index) * np.tile(q.astype(np.float64) * 2.0 ** -bits, fy * fx)[:, None]
-        if len(_WEIGHTS) >= 512:
-            _WEIGHTS.clear()
-        _WEIGHTS[key] = wq
-    g = np.empty((h, w, fy, fx, 64), np.float64)
-    g[...] = x.reshape(h, fy, w, fx, 64).transpose(0, 2, 1, 3, 4)
-    return _gemm(g.reshape(h * w, fy * fx * 64), wq)
-
-
 def _chroma_to_420(comp: Component, fy: int, fx: int, rows: int, cols: int) -> np.ndarray:
     """int16 ``(rows, cols, 8, 8)``: a whole chroma component brought to the 4:2:0 grid by
-    :func:`_downsample_exact` (odd grids edge-padded first, the result cropped or edge-padded
+    :func:`downsample_exact` (odd grids edge-padded first, the result cropped or edge-padded
     to ``rows x cols`` blocks)."""
     a = comp.coefficients
     pr, pc = (-a.shape[0]) % fy, (-a.shape[1]) % fx
     if pr or pc:
         a = np.pad(a, ((0, pr), (0, pc), (0, 0), (0, 0)), mode="edge")
     h, w = a.shape[0] // fy, a.shape[1] // fx
-    out = _to_int16(_downsample_exact(a, comp.quant, fy, fx, _ALL64)).reshape(h, w, 8, 8)
+    out = _to_int16(downsample_exact(a, comp.quant, fy, fx, _ALL64)).reshape(h, w, 8, 8)
     return _fit(out, rows, cols)
 
 
 _ALL64 = tuple(range(64))
-_WEIGHTS: dict = {}  # (fy, fx, out_index, quantisation table bytes) -> dequantising weights
 
 
 def _fit(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -357,8 +189,8 @@ def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
         comp = c.components[i]
         h, v = samp[i]
         a = comp.dequantize()  # float32
-        a = _resample_axis(a, 0, target / (v / vmax))
-        return _resample_axis(a, 1, target / (h / hmax))
+        a = resample_axis(a, 0, target / (v / vmax))
+        return resample_axis(a, 1, target / (h / hmax))
 
     if kind == "gray":
         y = c.components[0]
@@ -376,7 +208,7 @@ def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
         cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b
         cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b
         y = Component(_to_int16(_fit(ya, 2 * my, 2 * mx)), _ONES, (2, 2))
-        chroma = [_resample_axis(_resample_axis(p, 0, 0.5), 1, 0.5) for p in (cb, cr)]
+        chroma = [resample_axis(resample_axis(p, 0, 0.5), 1, 0.5) for p in (cb, cr)]
     else:
         y0 = c.components[0]
         if samp[0] == (hmax, vmax):
@@ -579,7 +411,7 @@ class Format:
             if a.shape[0] != rows * fy or a.shape[1] != cols * fx:
                 raise ValueError(f"window {rows}x{cols} MCUs at ({top}, {left}) exceeds the {key} grid {comp.shape}")
             if convert:  # to_420's chroma, only the selected frequencies (exact: same bits)
-                g = _to_int16(_downsample_exact(a, comp.quant, fy, fx, idx)).reshape(rows, cols, n)
+                g = _to_int16(downsample_exact(a, comp.quant, fy, fx, idx)).reshape(rows, cols, n)
                 if flip:
                     g = g[:, ::-1]
             else:
