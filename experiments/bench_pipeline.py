@@ -52,7 +52,7 @@ import torch
 import PIL
 
 import jpegcoef
-from jpegcoef import data as D, formats as F
+from jpegcoef import convert as C, data as D, formats as F, planning as P
 from jpegcoef.stats import list_jpegs
 
 TARGET = 2.5  # dct24 images/s over rgb images/s, per core
@@ -140,16 +140,16 @@ def conversion_costs(files: list[Path], crop: int, repeats: int = 3) -> dict:
             top, _, rows, *_ = D.crop_plan(h, w, crop, True, np.random.default_rng(r))
             bottom = (top + rows) * D.MCU
             t = time.perf_counter()
-            cut = jpegcoef.read(str(f), max_height=bottom if bottom < h and D._crops_first(samp) else None)
+            cut = jpegcoef.read(str(f), max_height=bottom if bottom < h and P._crops_first(samp) else None)
             best_cut = min(best_cut, time.perf_counter() - t)
-            if kind in ("420", "gray") or F.window_fusable(cut):  # what the pipeline does after the read
+            if kind in ("420", "gray") or C.window_fusable(cut):  # what the pipeline does after the read
                 rng = np.random.default_rng(r)
                 plan = D.crop_plan(h, w, crop, True, rng)
                 t = time.perf_counter()
                 D.dct_sample(cut, ds.format, crop, True, rng, plan, kind)
                 best_sample = min(best_sample, time.perf_counter() - t)
             t = time.perf_counter()
-            F.to_420(c, src=blob)
+            C.to_420(c, src=blob)
             best_conv = min(best_conv, time.perf_counter() - t)
         if kind is None:
             continue
@@ -172,7 +172,7 @@ def conversion_costs(files: list[Path], crop: int, repeats: int = 3) -> dict:
     for f in files[:40]:
         blob = f.read_bytes()
         t = time.perf_counter()
-        F._reencode(blob)
+        C._reencode(blob)
         times.append((time.perf_counter() - t) * 1e3)
     out["decode_reencode_fallback"] = {"files": len(times), "ms": round(statistics.mean(times), 3)}
     return out

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import jpegcoef
-from jpegcoef import data as D, formats as F, transforms as T
+from jpegcoef import convert as Cv, data as D, folder as Fo, formats as F, loader as L, planning as P, ring as R, transforms as T
 
 
 def _photo(w: int, h: int, seed: int) -> Image.Image:
@@ -129,7 +129,7 @@ def test_crop_matches_decoded_pixels(folder):
 
 def test_small_image_is_padded_with_zero_blocks(folder):
     path = folder / "a" / "2.jpg"  # 24x40: 2x3 MCUs (partial) in a 4x4-MCU canvas for crop 64
-    c, _ = F.to_420(jpegcoef.read(path))
+    c, _ = Cv.to_420(jpegcoef.read(path))
     host, _, _ = D.JpegFolder([path], "dctnet", train=False, crop=64)[0]
     y = host["y"]  # 192 channels -> y is (64, 8, 8)
     assert y.shape == (64, 8, 8)
@@ -191,7 +191,7 @@ def test_stats_streaming_matches_numpy(folder, tmp_path):
     assert r["kinds"] == {"420": 3, "422": 1, "444": 1, "gray": 1}
     ys = []
     for f in files:
-        c, _ = F.to_420(jpegcoef.read(f))
+        c, _ = Cv.to_420(jpegcoef.read(f))
         hb, wb = c.y.blocks
         ys.append(c.y.dequantize()[:hb, :wb].reshape(-1, 64))
     ys = np.concatenate(ys).astype(np.float64)
@@ -226,7 +226,7 @@ def test_prepare_resizes_resumes_and_reports(folder, tmp_path):
     sizes = {}
     for name in ("a", "b", "c"):
         c = jpegcoef.read(tmp_path / "dst" / "x" / f"{name}.jpg")
-        assert F.sampling_kind(c) == "420"
+        assert Cv.sampling_kind(c) == "420"
         sizes[name] = (c.width, c.height)
     assert sizes == {"a": (43, 32), "b": (32, 51), "c": (32, 53)}  # c turned upright by EXIF
     (tmp_path / "dst" / "x" / ".a.jpg.jpegcoef-tmp-1").write_bytes(b"stale")
@@ -295,9 +295,9 @@ def _reference(path, fmt, crop, train, seed):
     the loader does it, then host(dct_crop(...)) built from jpegcoef.transforms."""
     rng = np.random.default_rng(seed) if train else None
     c = jpegcoef.read(path)
-    kind = F.sampling_kind(c)
-    if kind != "420" and (kind in ("cmyk", "ycck") or not D._mcu_divides_16(c)):
-        c, _ = F.to_420(c, src=path)
+    kind = Cv.sampling_kind(c)
+    if kind != "420" and (kind in ("cmyk", "ycck") or not P._mcu_divides_16(c)):
+        c, _ = Cv.to_420(c, src=path)
     return fmt.host(D.dct_crop(c, crop, train, rng))
 
 
@@ -331,7 +331,7 @@ def test_top_rows_read_equals_whole_file_pipeline(layouts, train, monkeypatch):
                 monkeypatch.setattr(jpegcoef.reader, "read", spy)
                 host, _, meta = ds.load(i, seed)
                 monkeypatch.setattr(jpegcoef.reader, "read", real)
-                assert meta["kind"] == F.sampling_kind(jpegcoef.read(path))
+                assert meta["kind"] == Cv.sampling_kind(jpegcoef.read(path))
                 for k in want:
                     np.testing.assert_array_equal(host[k], want[k], err_msg=f"{path} {seed} {k}")
     assert sum(h is not None for h in heights) > len(heights) // 2
@@ -341,13 +341,15 @@ def test_header_disagreeing_with_libjpeg_falls_back_to_whole_read(layouts, monke
     path = str(layouts / "1.jpg")
     fmt = F.get("dctnet", channels=24)
     real = D.file_frame
-    monkeypatch.setattr(D, "file_frame", lambda p: (lambda h, w, s: (h, w + 16, s))(*real(p)))
+    calls = []
+    monkeypatch.setattr(Fo, "file_frame", lambda p: calls.append(p) or (lambda h, w, s: (h, w + 16, s))(*real(p)))
     ds = D.JpegFolder([path], fmt, train=True, crop=64)
     for seed in range(4):
         host, _, _ = ds.load(0, seed)
         want = _reference(path, fmt, 64, True, seed)
         for k in want:
             np.testing.assert_array_equal(host[k], want[k])
+    assert len(calls) == 4  # the lying header walk was used
 
 
 def test_worker_collate_sends_one_shared_block(folder, monkeypatch):
@@ -390,7 +392,7 @@ def test_worker_batches_through_the_ring_equal_the_ordinary_path(folder, name, o
     kw = dict(train=True, crop=32, batch_size=2, on_error="skip", seed=5, drop_last=False, **opts)
     loaders = [D.make_loader(folder, name, workers=w, ring=r, **kw) for w, r in ((0, True), (2, True), (2, False))]
     assert loaders[1].collate_fn.ring is not None and loaders[2].collate_fn.ring is None
-    assert loaders[1].collate_fn.ring.nbytes == D._batch_bytes(loaders[1].format, 32, 2)
+    assert loaders[1].collate_fn.ring.nbytes == L._batch_bytes(loaders[1].format, 32, 2)
     batches = 0
     for epoch in range(3):
         (x0, y0), (x1, y1), (x2, y2) = (_all(loader) for loader in loaders)
@@ -409,8 +411,8 @@ def test_ring_overwrite_is_an_error_and_large_batches_take_the_ordinary_path(fol
     ds = D.JpegFolder(folder, "dctnet", channels=24, train=True, crop=32, on_error="skip")
     samples = [ds.load(i, i) for i in range(len(ds))]
     plain_x, plain_y = D.collate(samples, ds.format)
-    monkeypatch.setattr(D, "get_worker_info", lambda: type("Info", (), {"id": 0})())
-    ring = D.BatchRing(1, 1, D._batch_bytes(ds.format, 32, len(samples)))
+    monkeypatch.setattr(R, "get_worker_info", lambda: type("Info", (), {"id": 0})())
+    ring = D.BatchRing(1, 1, L._batch_bytes(ds.format, 32, len(samples)))
     first, _ = D.collate(samples, ds.format, ring)
     second, none = D.collate(samples[:3], ds.format, ring)  # the same (only) slot again
     assert none is None and set(first) == {"\0ring", "_meta"} and first["_meta"] == plain_x["_meta"]

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from jpegcoef import Coefficients, Component, dctmaps as M, formats as F
+from jpegcoef.channels import SUBSETS
+from jpegcoef import Coefficients, Component, convert as Cv, dctmaps as M, formats as F
 
-C8 = F.dct_matrix()
+C8 = M.dct_matrix()
 
 
 def idct(a: np.ndarray) -> np.ndarray:
@@ -35,12 +36,12 @@ def _coeffs(width, height, sampling, colorspace="ycbcr", seed=0, quant=None):
 
 
 def test_subsets_match_design():
-    assert F.SUBSETS[24]["y"] == (0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
-    assert F.SUBSETS[24]["c"] == (0, 1, 8, 9)
-    assert F.SUBSETS[32]["y"][-3:] == (32, 33, 34) and F.SUBSETS[32]["c"] == (0, 1, 2, 8, 9)
-    assert F.SUBSETS[48]["c"] == (0, 1, 2, 8, 9, 10, 16, 17)
-    assert F.SUBSETS[64]["y"][-6:] == (48, 49, 50, 51, 52, 53) and F.SUBSETS[64]["c"][-2:] == (24, 25)
-    for n, s in F.SUBSETS.items():
+    assert SUBSETS[24]["y"] == (0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
+    assert SUBSETS[24]["c"] == (0, 1, 8, 9)
+    assert SUBSETS[32]["y"][-3:] == (32, 33, 34) and SUBSETS[32]["c"] == (0, 1, 2, 8, 9)
+    assert SUBSETS[48]["c"] == (0, 1, 2, 8, 9, 10, 16, 17)
+    assert SUBSETS[64]["y"][-6:] == (48, 49, 50, 51, 52, 53) and SUBSETS[64]["c"][-2:] == (24, 25)
+    for n, s in SUBSETS.items():
         assert len(s["y"]) + 2 * len(s["c"]) == n
 
 
@@ -60,7 +61,7 @@ def test_resampling_is_exact_in_pixels():
 
 def test_upsample_matrix_is_pixel_replication():
     x = np.random.default_rng(1).normal(0, 30, (1, 1, 8, 8))
-    m = F.upsample_matrix()
+    m = M.upsample_matrix()
     blocks = np.einsum("ijrs,s->ijr", m, x.reshape(64)).reshape(2, 2, 8, 8)
     np.testing.assert_allclose(idct(blocks), np.repeat(np.repeat(idct(x), 2, 0), 2, 1), atol=1e-9)
 
@@ -71,8 +72,8 @@ def test_upsample_matrix_is_pixel_replication():
     (((2, 2), (1, 2), (2, 1)), "h2v2-h1v2-h2v1")])
 def test_to_420_chroma_is_box_average_of_full_resolution(sampling, kind):
     c = _coeffs(64, 32, sampling)
-    out, k = F.to_420(c)
-    assert k == kind and F.sampling_kind(out) == "420"
+    out, k = Cv.to_420(c)
+    assert k == kind and Cv.sampling_kind(out) == "420"
     y, cb, cr = out.components
     assert y.shape == (4, 8) and cb.shape == (2, 4) and cb.blocks == (2, 4)
     hmax, vmax = max(s[0] for s in sampling), max(s[1] for s in sampling)
@@ -93,13 +94,13 @@ def test_to_420_chroma_is_box_average_of_full_resolution(sampling, kind):
 
 def test_to_420_gray_and_rgb():
     g = _coeffs(40, 24, [(1, 1)], colorspace="gray")
-    out, kind = F.to_420(g)
+    out, kind = Cv.to_420(g)
     assert kind == "gray" and [c.shape for c in out.components] == [(4, 6), (2, 3), (2, 3)]
     np.testing.assert_array_equal(out.y.coefficients[:3, :5], g.components[0].coefficients)
     assert not out.cb.coefficients.any() and not out.cr.coefficients.any()
 
     rgb = _coeffs(32, 32, [(1, 1)] * 3, colorspace="rgb")
-    out, kind = F.to_420(rgb)
+    out, kind = Cv.to_420(rgb)
     assert kind == "rgb"
     r, gr, b = (idct(c.dequantize().astype(np.float64)) for c in rgb.components)
     np.testing.assert_allclose(idct(out.y.dequantize().astype(np.float64)), 0.299 * r + 0.587 * gr + 0.114 * b,
@@ -108,8 +109,8 @@ def test_to_420_gray_and_rgb():
     np.testing.assert_allclose(idct(out.cb.dequantize().astype(np.float64)), cb, atol=1.5)
 
     with pytest.raises(ValueError, match="src="):
-        F.to_420(_coeffs(16, 16, [(1, 1)] * 4, colorspace="cmyk"))
-    assert F.to_420(out)[0] is out  # 4:2:0 passes through
+        Cv.to_420(_coeffs(16, 16, [(1, 1)] * 4, colorspace="cmyk"))
+    assert Cv.to_420(out)[0] is out  # 4:2:0 passes through
 
 
 @pytest.mark.parametrize("sampling,colorspace", [
@@ -121,12 +122,12 @@ def test_host_window_converts_windows_like_to_420(sampling, colorspace):
     from jpegcoef import transforms as T
 
     c = _coeffs(100, 84, sampling, colorspace=colorspace, seed=len(sampling))  # 5x6 whole MCUs
-    assert F.window_fusable(c)
+    assert Cv.window_fusable(c)
     fmts = (F.get("dctnet", channels=24), F.get("gueguen"), F.get("dctnet", channels=48, upsample="dct"))
     for top, left, rows, cols, size, pad in ((0, 0, 2, 2, 2, (0, 0)), (3, 4, 2, 2, 2, (0, 0)),
                                              (1, 2, 4, 3, 4, (0, 0)), (2, 1, 3, 2, 4, (1, 1))):
         crop = T.crop(c, top * 16, left * 16, rows * 16, cols * 16)
-        conv, _ = F.to_420(crop)
+        conv, _ = Cv.to_420(crop)
         for flip in (False, True):
             for fmt in fmts:
                 got = fmt.host_window(c, top, left, rows, cols, size, pad, flip)
@@ -139,11 +140,11 @@ def test_host_window_converts_windows_like_to_420(sampling, colorspace):
                     for k in ref:
                         np.testing.assert_array_equal(got[k], ref[k])
     fmt = fmts[0]
-    if F.sampling_kind(c) != "420":  # a window reaching into the partial last MCU is refused
+    if Cv.sampling_kind(c) != "420":  # a window reaching into the partial last MCU is refused
         with pytest.raises(ValueError, match="whole MCUs"):
             fmt.host_window(c, 4, 0, 2, 2, 2)
     odd = _coeffs(64, 32, [(4, 1), (1, 1), (1, 1)])
-    assert not F.window_fusable(odd) and not F.window_fusable(_coeffs(32, 32, [(1, 1)] * 3, colorspace="rgb"))
+    assert not Cv.window_fusable(odd) and not Cv.window_fusable(_coeffs(32, 32, [(1, 1)] * 3, colorspace="rgb"))
     with pytest.raises(ValueError, match="411"):
         fmt.host_window(odd, 0, 0, 1, 1, 1)
 
@@ -181,7 +182,7 @@ def test_to_420_equals_the_window_path_on_whole_images():
     for sampling in ([(1, 1)] * 3, [(2, 1), (1, 1), (1, 1)], [(1, 2), (1, 1), (1, 1)], [(2, 2), (1, 2), (2, 1)]):
         c = _coeffs(88, 40, sampling, seed=3, quant=np.full((8, 8), 255))  # 5.5 x 2.5 MCUs
         c.components[1].coefficients[0, 0, 0, 0] = -32768
-        conv, _ = F.to_420(c)
+        conv, _ = Cv.to_420(c)
         for flip in (False, True):
             got = fmt.host_window(c, 0, 0, 2, 5, 5, (1, 0), flip)
             want = fmt.host_window(conv, 0, 0, 2, 5, 5, (1, 0), flip)
@@ -205,11 +206,11 @@ def test_dctnet_repeat_values_and_bytes():
     assert x.shape == (2, 24, 4, 4) and x.dtype == torch.float32
     mean, std = np.array(stats["mean"]), np.array(stats["std"])
     c = cs[1]
-    for k, f in enumerate(F.SUBSETS[24]["y"]):
+    for k, f in enumerate(SUBSETS[24]["y"]):
         r, col = divmod(f, 8)
         want = (c.y.coefficients[:, :, r, col] * c.y.quant[r, col] - mean[f]) / std[f]
         np.testing.assert_allclose(x[1, k].numpy(), want, rtol=1e-5, atol=1e-4)
-    for k, f in enumerate(F.SUBSETS[24]["c"]):
+    for k, f in enumerate(SUBSETS[24]["c"]):
         r, col = divmod(f, 8)
         want = (c.cr.coefficients[:, :, r, col] * c.cr.quant[r, col] - mean[128 + f]) / std[128 + f]
         np.testing.assert_allclose(x[1, 20 + k].numpy(), np.repeat(np.repeat(want, 2, 0), 2, 1), rtol=1e-5, atol=1e-4)
@@ -223,7 +224,7 @@ def test_dctnet_dct_upsampling_matches_numpy_resampling():
     x = fmt.device(batch)
     assert x.shape == (2, 48, 4, 4)
     up = M.resample_axis(M.resample_axis(cs[0].cb.dequantize().astype(np.float64), 0, 2.0), 1, 2.0)
-    for k, f in enumerate(F.SUBSETS[48]["c"]):
+    for k, f in enumerate(SUBSETS[48]["c"]):
         r, col = divmod(f, 8)
         np.testing.assert_allclose(x[0, 32 + k].numpy(), up[:, :, r, col], rtol=1e-4, atol=1e-3)
 
@@ -305,8 +306,8 @@ def test_real_cmyk_and_rgb_files_convert(tmp_path):
     Image.fromarray(px).convert("CMYK").save(cmyk, quality=95)
     c = jpegcoef.read(cmyk)
     assert c.colorspace in ("cmyk", "ycck")
-    out, kind = F.to_420(c, src=cmyk)
-    assert kind == c.colorspace and F.sampling_kind(out) == "420"
+    out, kind = Cv.to_420(c, src=cmyk)
+    assert kind == c.colorspace and Cv.sampling_kind(out) == "420"
     want = _decoded_luma_block_means(cmyk)
     assert np.abs(_dc_levels(out)[: want.shape[0], : want.shape[1]] - want).mean() < 2.0
 
@@ -319,8 +320,8 @@ def test_real_cmyk_and_rgb_files_convert(tmp_path):
     subprocess.run([cjpeg, "-rgb", "-quality", "95", "-outfile", str(rgbfile), str(ppm)], check=True)
     c = jpegcoef.read(rgbfile)
     assert c.colorspace == "rgb"
-    out, kind = F.to_420(c)
-    assert kind == "rgb" and F.sampling_kind(out) == "420"
+    out, kind = Cv.to_420(c)
+    assert kind == "rgb" and Cv.sampling_kind(out) == "420"
     want = _decoded_luma_block_means(rgbfile)
     assert np.abs(_dc_levels(out)[: want.shape[0], : want.shape[1]] - want).max() < 1.5
 
@@ -346,8 +347,8 @@ def test_real_files_of_every_sampling_match_decoded_pixels(tmp_path, sample):
     subprocess.run([cjpeg, "-sample", sample, "-quality", "95", "-outfile", str(path), str(tmp_path / "x.ppm")],
                    check=True)
     c = jpegcoef.read(path)
-    out, kind = F.to_420(c)
-    assert F.sampling_kind(out) == "420" and (kind == "420") == (sample == "2x2,1x1,1x1")
+    out, kind = Cv.to_420(c)
+    assert Cv.sampling_kind(out) == "420" and (kind == "420") == (sample == "2x2,1x1,1x1")
     with Image.open(path) as im:
         ycc = np.asarray(im.convert("RGB").convert("YCbCr"), np.float64)
     h, w = 64, 96

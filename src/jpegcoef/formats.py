@@ -40,194 +40,26 @@ Inputs that are not 4:2:0 YCbCr are converted by :func:`to_420` first (see there
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from torch.utils.data import get_worker_info
 
 from .channels import SUBSETS
-from .dctmaps import dct_matrix, downsample_exact, resample_axis, upsample_matrix
+from .dctmaps import downsample_exact, upsample_matrix
 from .coefficients import Coefficients, Component
+from .convert import _ONES, _FUSABLE, _to_int16, sampling_kind, to_420, window_fusable
+from .ring import stack
 
-__all__ = ["Format", "get", "names", "SUBSETS", "to_420", "window_fusable", "load_stats", "dct_matrix",
-           "upsample_matrix", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["Format", "get", "names", "load_stats", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 #: ImageNet pixel statistics (the usual convention for RGB ResNet-50 inputs), RGB order.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _chroma_to_420(comp: Component, fy: int, fx: int, rows: int, cols: int) -> np.ndarray:
-    """int16 ``(rows, cols, 8, 8)``: a whole chroma component brought to the 4:2:0 grid by
-    :func:`downsample_exact` (odd grids edge-padded first, the result cropped or edge-padded
-    to ``rows x cols`` blocks)."""
-    a = comp.coefficients
-    pr, pc = (-a.shape[0]) % fy, (-a.shape[1]) % fx
-    if pr or pc:
-        a = np.pad(a, ((0, pr), (0, pc), (0, 0), (0, 0)), mode="edge")
-    h, w = a.shape[0] // fy, a.shape[1] // fx
-    out = _to_int16(downsample_exact(a, comp.quant, fy, fx, _ALL64)).reshape(h, w, 8, 8)
-    return _fit(out, rows, cols)
-
-
-_ALL64 = tuple(range(64))
-
-
-def _fit(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Crop or edge-pad a block grid to exactly ``rows x cols`` blocks."""
-    a = a[:rows, :cols]
-    pr, pc = rows - a.shape[0], cols - a.shape[1]
-    if pr or pc:
-        a = np.pad(a, ((0, pr), (0, pc), (0, 0), (0, 0)), mode="edge")
-    return a
-
-
-def _to_int16(a: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(a), -32768, 32767).astype(np.int16)
-
-
-_ONES = np.ones((8, 8), np.uint16)
-_FUSABLE = ("gray", "444", "422", "440")
-
-
-def window_fusable(c: Coefficients) -> bool:
-    """Whether :meth:`Format.host_window` converts windows of ``c`` to 4:2:0 itself: gray, or
-    YCbCr whose luma has the highest sampling factors, all factors 1 or 2 (4:4:4, 4:2:2,
-    4:4:0 and mixes of them). For such files :func:`to_420` of a window of whole 16-pixel MCUs
-    is window-local: luma kept, chroma dequantised and box-averaged per 16x16 pixels."""
-    comps = c.components
-    if len(comps) == 1:
-        return c.colorspace == "gray"
-    if len(comps) != 3 or c.colorspace != "ycbcr":
-        return False
-    samp = [comp.sampling for comp in comps]
-    if any(h not in (1, 2) or v not in (1, 2) for h, v in samp):
-        return False
-    hmax, vmax = max(h for h, _ in samp), max(v for _, v in samp)
-    return samp[0] == (hmax, vmax)
-
-
-def _reencode(src: Any, quality: int = 95) -> Coefficients:
-    """Decode with Pillow (handles CMYK/YCCK/Adobe), re-encode RGB as 4:2:0 in memory, read."""
-    from PIL import Image
-    from .reader import read
-
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        src = io.BytesIO(bytes(src))
-    with Image.open(src) as im:
-        rgb = im.convert("RGB")
-    buf = io.BytesIO()
-    rgb.save(buf, format="JPEG", quality=quality, subsampling=2)
-    return read(buf.getvalue())
-
-
-def sampling_kind(c: Coefficients) -> str:
-    """A short name for a file's layout: ``'420'``, ``'444'``, ``'422'``, ``'440'``, ``'411'``,
-    ``'gray'``, ``'rgb'``, ``'cmyk'``, ``'ycck'`` or ``'h1v1-h2v1-...'`` for anything else."""
-    if c.colorspace in ("gray", "rgb", "cmyk", "ycck"):
-        return c.colorspace
-    s = [comp.sampling for comp in c.components]
-    name = _KIND_NAMES.get(tuple(s))
-    return name if name is not None else "-".join(f"h{h}v{v}" for h, v in s)
-
-
-_KIND_NAMES = {((2, 2), (1, 1), (1, 1)): "420", ((1, 1), (1, 1), (1, 1)): "444",
-               ((2, 1), (1, 1), (1, 1)): "422", ((1, 2), (1, 1), (1, 1)): "440",
-               ((4, 1), (1, 1), (1, 1)): "411"}
-
-
-def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
-    """Bring any JPEG to 4:2:0 YCbCr coefficients; returns ``(coefficients, kind)``.
-
-    ``kind`` is :func:`sampling_kind` of the input (``'420'`` means nothing was done). The
-    result has Y sampled 2x2 and Cb, Cr 1x1, block grids covering whole 16x16 MCUs.
-
-    Conversions:
-
-    * other YCbCr samplings (4:4:4, 4:2:2, 4:4:0, 4:1:1, mixed): exact DCT-domain resampling of
-      the chroma components -- box-average downsampling and pixel-replication upsampling are
-      linear maps between blocks of coefficients, applied to the dequantised coefficients.
-      When the luma has the highest factors and all factors are 1 or 2 (4:4:4, 4:2:2, 4:4:0,
-      their mixes: :func:`window_fusable`), the chroma downsampling is one map per 4:2:0 block
-      evaluated exactly in float64 (weights on a 2**-bits grid fine enough that no sum rounds),
-      so :meth:`Format.host_window` computes the same bits for a window and only the channels
-      it selects; the other layouts use float32 products.
-    * gray: Y as is, Cb = Cr = 0 (exactly neutral chroma).
-    * RGB colour space (Adobe transform 0): the JFIF RGB->YCbCr matrix is linear and its level
-      shift cancels, so it is applied to the dequantised coefficients directly, then chroma is
-      downsampled as above.
-    * CMYK, YCCK: no linear map to YCbCr exists (the conversion to RGB multiplies channels), so
-      these are decoded with Pillow and re-encoded in memory (quality 95, 4:2:0); this needs
-      ``src`` (the path or bytes the coefficients came from).
-
-    Resampled components are stored unquantised: int16 of the rounded dequantised values with
-    an all-ones quantisation table (8-bit DCT values fit in int16; error <= 0.5, far below any
-    quantisation step). Untouched components keep their coefficients and table.
-    """
-    kind = sampling_kind(c)
-    if kind == "420":
-        return c, kind
-    if kind in ("cmyk", "ycck"):
-        if src is None:
-            raise ValueError(f"{kind} JPEGs are converted by decoding and re-encoding; pass src=")
-        out = _reencode(src)
-        if sampling_kind(out) != "420":
-            raise ValueError(f"re-encoding a {kind} JPEG gave {sampling_kind(out)}, expected 4:2:0")
-        return out, kind
-    my, mx = -(-c.height // 16), -(-c.width // 16)
-    samp = [comp.sampling for comp in c.components] if len(c.components) > 1 else [(1, 1)]
-    hmax, vmax = max(h for h, _ in samp), max(v for _, v in samp)
-
-    def full_res(i: int, target: float) -> np.ndarray:
-        """Component i dequantised and resampled to ``target`` x full resolution."""
-        comp = c.components[i]
-        h, v = samp[i]
-        a = comp.dequantize()  # float32
-        a = resample_axis(a, 0, target / (v / vmax))
-        return resample_axis(a, 1, target / (h / hmax))
-
-    if kind == "gray":
-        y = c.components[0]
-        ya = _fit(y.coefficients, 2 * my, 2 * mx)
-        comps = [Component(ya, y.quant, (2, 2), y.blocks)]
-        zeros = np.zeros((my, mx, 8, 8), np.int16)
-        cblocks = (-(-c.height // 16), -(-c.width // 16))
-        comps += [Component(zeros, _ONES, (1, 1), cblocks), Component(zeros.copy(), _ONES, (1, 1), cblocks)]
-        return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings)), kind
-    if len(c.components) != 3:
-        raise ValueError(f"cannot convert a {len(c.components)}-component {c.colorspace} JPEG to YCbCr")
-    if kind == "rgb":
-        r, g, b = (full_res(i, 1.0) for i in range(3))
-        ya = 0.299 * r + 0.587 * g + 0.114 * b
-        cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b
-        cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b
-        y = Component(_to_int16(_fit(ya, 2 * my, 2 * mx)), _ONES, (2, 2))
-        chroma = [resample_axis(resample_axis(p, 0, 0.5), 1, 0.5) for p in (cb, cr)]
-    else:
-        y0 = c.components[0]
-        if samp[0] == (hmax, vmax):
-            y = Component(_fit(y0.coefficients, 2 * my, 2 * mx), y0.quant, (2, 2))
-            if window_fusable(c):  # chroma 1x or 2x per axis: exact, as Format.host_window does
-                hb, wb = -(-c.height // 8), -(-c.width // 8)
-                y.blocks = (hb, wb)
-                cblocks = (-(-c.height // 16), -(-c.width // 16))
-                comps = [y] + [Component(_chroma_to_420(comp, 2 * s[1] // vmax, 2 * s[0] // hmax, my, mx),
-                                         _ONES, (1, 1), cblocks) for comp, s in zip(c.components[1:], samp[1:])]
-                return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings)), kind
-        else:
-            y = Component(_to_int16(_fit(full_res(0, 1.0), 2 * my, 2 * mx)), _ONES, (2, 2))
-        chroma = [full_res(i, 0.5) for i in (1, 2)]
-    hb, wb = -(-c.height // 8), -(-c.width // 8)
-    y.blocks = (hb, wb)
-    cblocks = (-(-c.height // 16), -(-c.width // 16))
-    comps = [y] + [Component(_to_int16(_fit(a, my, mx)), _ONES, (1, 1), cblocks) for a in chroma]
-    return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings)), kind
 
 
 # ------------------------------------------------------------------------------------------------
@@ -256,58 +88,6 @@ def load_stats(stats: Union[None, str, os.PathLike, Mapping]) -> tuple[np.ndarra
 # ------------------------------------------------------------------------------------------------
 # Formats
 # ------------------------------------------------------------------------------------------------
-_TORCH_DTYPES = {np.int16: torch.int16, np.uint16: torch.uint16, np.uint8: torch.uint8,
-                 np.float32: torch.float32, np.int64: torch.int64}
-
-
-def _stack_parts(samples: Sequence[Mapping[str, np.ndarray]],
-                 extra: Optional[Mapping[str, np.ndarray]] = None) -> list[tuple]:
-    """What :func:`_stack` writes: ``(key, arrays to stack or None, shape, dtype, extra array or
-    None)`` per key (shapes checked)."""
-    if not samples:
-        raise ValueError("cannot collate an empty list of samples")
-    parts = []
-    for k in samples[0].keys():
-        arrs = [s[k] for s in samples]
-        shape = arrs[0].shape
-        if any(a.shape != shape for a in arrs):
-            shapes = {a.shape for a in arrs}
-            raise ValueError(f"samples differ in shape for {k!r}: {sorted(shapes)} (crop them to one size)")
-        parts.append((k, arrs, (len(arrs),) + shape, arrs[0].dtype, None))
-    for k, a in (extra or {}).items():
-        parts.append((k, None, a.shape, a.dtype, a))
-    return parts
-
-
-def _stack(samples: Sequence[Mapping[str, np.ndarray]],
-           extra: Optional[Mapping[str, np.ndarray]] = None) -> dict[str, torch.Tensor]:
-    """Stack per-sample arrays per key (plus the ``extra`` arrays as they are) into tensors. In a
-    DataLoader worker they are all written straight into one shared-memory block (as
-    default_collate does per tensor, but one block per batch: one allocation and, with
-    :func:`jpegcoef.data.collate`, one file descriptor sent to the main process)."""
-    parts = _stack_parts(samples, extra)
-    if get_worker_info() is None:
-        return {k: torch.from_numpy(np.stack(arrs) if arrs is not None else np.ascontiguousarray(a))
-                for k, arrs, _, _, a in parts}
-    offsets, total = [], 0
-    for _, _, shape, dtype, _ in parts:
-        offsets.append(total)
-        total += -(-int(np.prod(shape)) * dtype.itemsize // 64) * 64  # 64-byte aligned
-    elem = torch.empty(0, dtype=torch.uint8)  # made in shared memory as default_collate does
-    block = elem.new(elem._typed_storage()._new_shared(max(total, 1)))  # (share_memory_() copies)
-    mem = block.numpy()
-    out = {}
-    for (k, arrs, shape, dtype, a), off in zip(parts, offsets):
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        view = mem[off:off + nbytes].view(dtype).reshape(shape)
-        if arrs is not None:
-            np.stack(arrs, out=view)
-        else:
-            view[...] = a
-        out[k] = block[off:off + nbytes].view(_TORCH_DTYPES[dtype.type]).view(shape)
-    return out
-
-
 @dataclass
 class Format:
     """One model input format; build with :func:`get`.
@@ -437,7 +217,7 @@ class Format:
                 extra: Optional[Mapping[str, np.ndarray]] = None) -> dict[str, torch.Tensor]:
         """Stack per-image host dicts into batched tensors (same keys); ``extra`` arrays (e.g.
         the labels) are returned as tensors too, in the same shared-memory block in workers."""
-        return _stack(samples, extra)
+        return stack(samples, extra)
 
     def bytes_per_image(self, batch: Mapping[str, torch.Tensor]) -> int:
         """Host-to-device bytes per image of a collated batch (all its tensors)."""
@@ -579,3 +359,4 @@ def get(name: str, *, channels: Optional[int] = None, upsample: str = "repeat",
         raise ValueError(f"upsample must be 'repeat' or 'dct', got {upsample!r}")
     s = SUBSETS[channels]
     return Format("dctnet", channels, s["y"], s["c"], upsample, mean=mean, std=std)
+

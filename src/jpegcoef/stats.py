@@ -7,7 +7,7 @@ writes a JSON that :func:`jpegcoef.formats.get` accepts as ``stats=``::
      "mean": [192 floats], "std": [192 floats], "blocks": [Y, Cb, Cr block counts],
      "images": N, "kinds": {"420": n, "444": n, ...}, "skipped": {path: error}}
 
-Every file is first brought to 4:2:0 YCbCr by :func:`jpegcoef.formats.to_420` (what the models
+Every file is first brought to 4:2:0 YCbCr by :func:`jpegcoef.convert.to_420` (what the models
 see); only the true blocks of each component count (not the padding of partial MCUs).
 """
 
@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Optional, Union
 import numpy as np
 from tqdm import tqdm
 
-from .formats import to_420
+from .convert import to_420
 
 __all__ = ["compute", "RunningStats", "list_jpegs"]
 
