@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import jpegcoef
-from jpegcoef import convert as Cv, data as D, folder as Fo, formats as F, loader as L, planning as P, ring as R, transforms as T
+from jpegcoef import convert as Cv, data as D, folder as Fo, formats as F, planning as P, ring as R, transforms as T
 
 
 def _photo(w: int, h: int, seed: int) -> Image.Image:
@@ -392,7 +392,7 @@ def test_worker_batches_through_the_ring_equal_the_ordinary_path(folder, name, o
     kw = dict(train=True, crop=32, batch_size=2, on_error="skip", seed=5, drop_last=False, **opts)
     loaders = [D.make_loader(folder, name, workers=w, ring=r, **kw) for w, r in ((0, True), (2, True), (2, False))]
     assert loaders[1].collate_fn.ring is not None and loaders[2].collate_fn.ring is None
-    assert loaders[1].collate_fn.ring.nbytes == L._batch_bytes(loaders[1].format, 32, 2)
+    assert loaders[1].collate_fn.ring.nbytes == loaders[1].format.batch_bytes(32, 2)
     batches = 0
     for epoch in range(3):
         (x0, y0), (x1, y1), (x2, y2) = (_all(loader) for loader in loaders)
@@ -412,7 +412,7 @@ def test_ring_overwrite_is_an_error_and_large_batches_take_the_ordinary_path(fol
     samples = [ds.load(i, i) for i in range(len(ds))]
     plain_x, plain_y = D.collate(samples, ds.format)
     monkeypatch.setattr(R, "get_worker_info", lambda: type("Info", (), {"id": 0})())
-    ring = D.BatchRing(1, 1, L._batch_bytes(ds.format, 32, len(samples)))
+    ring = D.BatchRing(1, 1, ds.format.batch_bytes(32, len(samples)))
     first, _ = D.collate(samples, ds.format, ring)
     second, none = D.collate(samples[:3], ds.format, ring)  # the same (only) slot again
     assert none is None and set(first) == {"\0ring", "_meta"} and first["_meta"] == plain_x["_meta"]

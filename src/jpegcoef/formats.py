@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping, Optional, Sequence, Union
 
@@ -55,7 +54,7 @@ from .coefficients import Coefficients, Component
 from .convert import _ONES, _FUSABLE, _to_int16, sampling_kind, to_420, window_fusable
 from .ring import stack
 
-__all__ = ["Format", "get", "names", "load_stats", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["Format", "RGB", "DCTFormat", "Gueguen", "DCTNet", "get", "names", "load_stats", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 #: ImageNet pixel statistics (the usual convention for RGB ResNet-50 inputs), RGB order.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -88,130 +87,34 @@ def load_stats(stats: Union[None, str, os.PathLike, Mapping]) -> tuple[np.ndarra
 # ------------------------------------------------------------------------------------------------
 # Formats
 # ------------------------------------------------------------------------------------------------
-@dataclass
 class Format:
-    """One model input format; build with :func:`get`.
+    """One model input format (build with :func:`get`); subclasses :class:`RGB`,
+    :class:`Gueguen`, :class:`DCTNet`.
 
-    ``kind`` is ``'gueguen' | 'dctnet' | 'rgb'``; ``y_index``/``c_index`` the frequencies kept
-    per component (DCT formats); ``upsample`` the chroma alignment of ``dctnet``.
+    ``host`` runs per image on the host, ``collate`` stacks, ``device`` makes the model input on
+    the batch's device; ``batch_bytes`` is the size of a collated batch (for the batch ring).
     """
 
-    kind: str
-    channels: int = 192
-    y_index: tuple = tuple(range(64))
-    c_index: tuple = tuple(range(64))
-    upsample: str = "repeat"
-    mean: np.ndarray = field(default=None, repr=False)
-    std: np.ndarray = field(default=None, repr=False)
-    _cache: dict = field(default_factory=dict, repr=False)
+    kind: str = ""
+    channels: int = 0
 
     @property
     def name(self) -> str:
-        return self.kind if self.kind != "dctnet" else f"dctnet{self.channels}"
+        return self.kind
 
     @property
     def options(self) -> dict:
-        return {"channels": self.channels, "upsample": self.upsample} if self.kind == "dctnet" else {}
+        """The options :func:`get` takes to rebuild this format (besides ``stats``)."""
+        return {}
 
-    # -- host ------------------------------------------------------------------------------------
-    def _host_c_index(self) -> tuple:
-        return tuple(range(64)) if (self.kind == "dctnet" and self.upsample == "dct") else self.c_index
+    def host(self, sample):  # pragma: no cover - abstract
+        raise NotImplementedError
 
-    def host(self, sample: Union[Coefficients, np.ndarray]) -> dict[str, np.ndarray]:
-        """Per image, on the host: what crosses to the device (int16 channels + uint16 tables).
+    def device(self, batch: Mapping[str, torch.Tensor]):  # pragma: no cover - abstract
+        raise NotImplementedError
 
-        DCT formats take 4:2:0 :class:`Coefficients` (others are converted with :func:`to_420`,
-        which cannot re-encode CMYK/YCCK here: convert those in the dataset, where the file is
-        known); ``rgb`` takes uint8 pixels ``(H, W, 3)``.
-        """
-        if self.kind == "rgb":
-            px = np.asarray(sample)
-            if px.dtype != np.uint8 or px.ndim != 3 or px.shape[2] != 3:
-                raise ValueError(f"rgb format takes uint8 (H, W, 3) pixels, got {px.dtype} {px.shape}")
-            return {"rgb": np.ascontiguousarray(px.transpose(2, 0, 1))}
-        if not isinstance(sample, Coefficients):
-            raise TypeError(f"{self.kind} format takes Coefficients, got {type(sample).__name__}")
-        c, _ = to_420(sample)
-        y, cb, cr = c.components
-        if 2 * cb.shape[0] != y.shape[0] or 2 * cb.shape[1] != y.shape[1]:
-            raise ValueError(f"luma grid {y.shape} is not twice the chroma grid {cb.shape}")
-        ci = self._host_c_index()
-        return {
-            "y": _take(y, self.y_index),
-            "cb": _take(cb, ci),
-            "cr": _take(cr, ci),
-            "q": np.stack([y.quant.reshape(64), cb.quant.reshape(64), cr.quant.reshape(64)]),
-        }
-
-    def host_window(self, c: Coefficients, top: int, left: int, rows: int, cols: int, size: int,
-                    pad: tuple[int, int] = (0, 0), flip: bool = False, *,
-                    kind: Optional[str] = None) -> dict[str, np.ndarray]:
-        """``host`` of a window of an image, fused into one gather per component.
-
-        Equals ``host(hflip(pad(to_420(crop(c)))))``: the window of ``rows x cols`` MCUs (16x16
-        pixels) at MCU ``(top, left)``, placed at MCU ``pad`` in a ``size x size``-MCU canvas of
-        zero blocks when smaller, mirrored left-right (blocks reversed, odd horizontal
-        frequencies negated) when ``flip``. ``c`` is 4:2:0; or (:func:`window_fusable`) gray or
-        a YCbCr layout :func:`to_420` converts exactly per window (4:4:4, 4:2:2, 4:4:0), for a
-        window of whole MCUs: only the selected chroma frequencies of the window are computed,
-        with :func:`to_420`'s exact map (bit-identical to it). This is the training
-        pipeline's hot path (the tests check it against :mod:`jpegcoef.transforms` and
-        :func:`to_420`). ``kind``: :func:`sampling_kind` of ``c`` when the caller knows it.
-        """
-        if self.kind == "rgb":
-            raise TypeError("host_window is for the DCT formats")
-        comps = c.components
-        out = {}
-        if kind is None:
-            kind = sampling_kind(c)
-        if kind == "420":
-            sources = ((comps[0], 2, 2, False), (comps[1], 1, 1, False), (comps[2], 1, 1, False))
-        else:
-            if not window_fusable(c) or (top + rows) * 16 > c.height or (left + cols) * 16 > c.width:
-                raise ValueError(f"host_window takes 4:2:0 or (a window of whole MCUs of) "
-                                 f"{sorted(_FUSABLE)}-like layouts, not {kind}; use to_420 first")
-            if len(comps) == 1:
-                sources = ((comps[0], 2, 2, False), None, None)
-            else:
-                hmax, vmax = comps[0].sampling
-                sources = ((comps[0], 2, 2, False),) + tuple(
-                    (comp, 2 * comp.sampling[1] // vmax, 2 * comp.sampling[0] // hmax, True) for comp in comps[1:])
-        gathers = self._cache.get("gathers")
-        if gathers is None:
-            ci = self._host_c_index()
-            gathers = self._cache["gathers"] = tuple(
-                (key, f, tuple(idx), len(idx)) + _gather_index(tuple(idx))
-                for key, f, idx in (("y", 2, self.y_index), ("cb", 1, ci), ("cr", 1, ci)))
-        for (key, f, idx, n, r, k, sign), src in zip(gathers, sources):
-            if src is None:  # gray: neutral chroma
-                out[key] = np.zeros((n, size * f, size * f), np.int16)
-                continue
-            comp, fy, fx, convert = src
-            a = comp.coefficients[top * fy:(top + rows) * fy, left * fx:(left + cols) * fx]
-            if a.shape[0] != rows * fy or a.shape[1] != cols * fx:
-                raise ValueError(f"window {rows}x{cols} MCUs at ({top}, {left}) exceeds the {key} grid {comp.shape}")
-            if convert:  # to_420's chroma, only the selected frequencies (exact: same bits)
-                g = _to_int16(downsample_exact(a, comp.quant, fy, fx, idx)).reshape(rows, cols, n)
-                if flip:
-                    g = g[:, ::-1]
-            else:
-                g = (a[:, ::-1] if flip else a)[:, :, r, k]  # (h, w, n): one copy
-            if flip:
-                g *= sign
-            g = g.transpose(2, 0, 1)
-            if rows == size and cols == size:
-                out[key] = np.ascontiguousarray(g)
-            else:
-                canvas = np.zeros((n, size * f, size * f), np.int16)
-                y0 = pad[0] * f
-                x0 = (size - pad[1] - cols) * f if flip else pad[1] * f
-                canvas[:, y0:y0 + rows * f, x0:x0 + cols * f] = g
-                out[key] = canvas
-        if kind == "420":
-            out["q"] = np.concatenate((comps[0].quant, comps[1].quant, comps[2].quant)).reshape(3, 64)
-        else:  # converted chroma (and gray's zero chroma) are stored unquantised
-            out["q"] = np.concatenate((comps[0].quant, _ONES, _ONES)).reshape(3, 64)
-        return out
+    def batch_bytes(self, crop: int, batch_size: int) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def collate(self, samples: Sequence[Mapping[str, np.ndarray]],
                 extra: Optional[Mapping[str, np.ndarray]] = None) -> dict[str, torch.Tensor]:
@@ -225,87 +128,316 @@ class Format:
         n = tensors[0].shape[0]
         return sum(t.numel() * t.element_size() for t in tensors) // n
 
-    # -- device ----------------------------------------------------------------------------------
-    def _buffers(self, device: torch.device) -> dict[str, torch.Tensor]:
-        key = str(device)
-        if key not in self._cache:
-            b: dict[str, torch.Tensor] = {}
-            if self.kind == "rgb":  # (x / 255 - mean) / std = x * scale - shift
-                mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-                b["scale"] = (1.0 / (255.0 * std)).view(1, 3, 1, 1).to(device)
-                b["shift"] = (mean / std).view(1, 3, 1, 1).to(device)
-            else:
-                ci = list(self._host_c_index())
-                b["yi"] = torch.tensor(self.y_index, device=device)
-                b["ci"] = torch.tensor(ci, device=device)
-                mean, std = self.mean, self.std
-                idx = {"y": list(self.y_index), "cb": [64 + i for i in self.c_index],
-                       "cr": [128 + i for i in self.c_index]}
-                for k, ix in idx.items():
-                    b[k + "_std"] = torch.tensor(std[ix], device=device)
-                    b[k + "_shift"] = torch.tensor(mean[ix] / std[ix], device=device).view(1, -1, 1, 1)
-                if self.kind == "dctnet" and self.upsample == "dct":
-                    m = torch.tensor(upsample_matrix(), dtype=torch.float32, device=device)
-                    # conv weight (64*4, 64, 1, 1) with output channel 4*c + 2*dy + dx (pixel_shuffle order)
-                    w = m.permute(2, 0, 1, 3).reshape(256, 64, 1, 1)
-                    b["up"] = w
-                    b["c_sel"] = torch.tensor(self.c_index, device=device)
-            self._cache[key] = b
-        return self._cache[key]
-
-    def device(self, batch: Mapping[str, torch.Tensor]):
-        """Model input from a collated batch, computed on the batch's device.
-
-        Dequantise and normalise are one fused scale (``q / std`` per image and channel) and
-        shift (``mean / std``), written straight into the preallocated output; the chroma
-        repeat writes through a strided view (no intermediate copies)."""
-        if self.kind == "rgb":
-            x = batch["rgb"]
-            b = self._buffers(x.device)
-            return x.to(torch.float32).mul_(b["scale"]).sub_(b["shift"])
-        y = batch["y"]
-        dev = y.device
-        b = self._buffers(dev)
-        q = batch["q"].to(device=dev, dtype=torch.float32)
-        n, cy, hy, wy = y.shape
-
-        def norm(x: torch.Tensor, row: int, index: torch.Tensor, key: str, out: torch.Tensor) -> None:
-            scale = (q[:, row, index] / b[key + "_std"])[:, :, None, None] if row >= 0 \
-                else (1.0 / b[key + "_std"])[None, :, None, None]
-            out.copy_(x)  # int16 -> float32 (a mixed-dtype out= product is far slower)
-            out.mul_(scale).sub_(b[key + "_shift"])
-
-        if self.kind == "gueguen":
-            cb = batch["cb"]
-            cc = cb.shape[1]
-            yo = torch.empty(y.shape, dtype=torch.float32, device=dev)
-            co = torch.empty((n, 2 * cc) + tuple(cb.shape[2:]), dtype=torch.float32, device=dev)
-            norm(y, 0, b["yi"], "y", yo)
-            norm(cb, 1, b["ci"], "cb", co[:, :cc])
-            norm(batch["cr"], 2, b["ci"], "cr", co[:, cc:])
-            return yo, co
-        cc = len(self.c_index)
-        out = torch.empty((n, cy + 2 * cc, hy, wy), dtype=torch.float32, device=dev)
-        norm(y, 0, b["yi"], "y", out[:, :cy])
-        if self.upsample == "dct":
-            cbd = batch["cb"].float() * q[:, 1, b["ci"]][:, :, None, None]
-            crd = batch["cr"].float() * q[:, 2, b["ci"]][:, :, None, None]
-            up = torch.nn.functional.conv2d(torch.cat([cbd, crd]), b["up"])
-            up = torch.nn.functional.pixel_shuffle(up, 2)[:, b["c_sel"]]
-            cbu, cru = up.chunk(2)
-            norm(cbu, -1, b["ci"], "cb", out[:, cy:cy + cc])
-            norm(cru, -1, b["ci"], "cr", out[:, cy + cc:])
-            return out
-        h, w = batch["cb"].shape[2:]
-        small = torch.empty((n, 2 * cc, h, w), dtype=torch.float32, device=dev)
-        norm(batch["cb"], 1, b["ci"], "cb", small[:, :cc])
-        norm(batch["cr"], 2, b["ci"], "cr", small[:, cc:])
-        out[:, cy:].view(n, 2 * cc, h, 2, w, 2).copy_(small[:, :, :, None, :, None].expand(n, 2 * cc, h, 2, w, 2))
-        return out
-
     def __call__(self, samples: Sequence[Union[Coefficients, np.ndarray]]):
         """Convenience: host + collate + device for a list of images (on CPU)."""
         return self.device(self.collate([self.host(s) for s in samples]))
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({opts})"
+
+
+def _aligned(n: int) -> int:
+    return -(-n // 64) * 64
+
+
+class RGB(Format):
+    """``rgb``: uint8 pixels on the host, ``(x/255 - mean) / std`` (ImageNet) on the device."""
+
+    kind, channels = "rgb", 3
+
+    def __init__(self) -> None:
+        self._cache: dict = {}
+
+    def host(self, sample: np.ndarray) -> dict[str, np.ndarray]:
+        """uint8 ``(H, W, 3)`` pixels -> ``{"rgb": (3, H, W)}``."""
+        px = np.asarray(sample)
+        if px.dtype != np.uint8 or px.ndim != 3 or px.shape[2] != 3:
+            raise ValueError(f"rgb format takes uint8 (H, W, 3) pixels, got {px.dtype} {px.shape}")
+        return {"rgb": np.ascontiguousarray(px.transpose(2, 0, 1))}
+
+    def batch_bytes(self, crop: int, batch_size: int) -> int:
+        return _aligned(batch_size * 3 * crop * crop) + _aligned(8 * batch_size)
+
+    def device(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        x = batch["rgb"]
+        key = str(x.device)
+        if key not in self._cache:  # (x / 255 - mean) / std = x * scale - shift
+            mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+            self._cache[key] = ((1.0 / (255.0 * std)).view(1, 3, 1, 1).to(x.device),
+                                (mean / std).view(1, 3, 1, 1).to(x.device))
+        scale, shift = self._cache[key]
+        return x.to(torch.float32).mul_(scale).sub_(shift)
+
+
+class DCTFormat(Format):
+    """What the DCT formats share: the host gathers (int16 coefficients of the kept channels and
+    the quantisation tables), dequantise + normalise on the device, and :meth:`from_planes` for
+    the augmented pipeline (dequantised planes of all 64 frequencies, see :mod:`jpegcoef.ops`).
+
+    ``y_index``/``c_index``: frequencies kept per component (:mod:`jpegcoef.channels`);
+    ``mean``/``std``: 192 per-channel statistics ``[Y | Cb | Cr]`` (:func:`load_stats`).
+    """
+
+    def __init__(self, y_index: tuple, c_index: tuple, mean: np.ndarray, std: np.ndarray) -> None:
+        self.y_index, self.c_index = tuple(y_index), tuple(c_index)
+        self.mean, self.std = mean, std
+        self.channels = len(self.y_index) + 2 * len(self.c_index)
+        self._cache: dict = {}
+
+    @property
+    def host_c_index(self) -> tuple:
+        """Chroma frequencies shipped by :meth:`host` / :meth:`host_window`."""
+        return self.c_index
+
+    # -- host ------------------------------------------------------------------------------------
+    def host(self, sample: Coefficients) -> dict[str, np.ndarray]:
+        """Per image, on the host: what crosses to the device (int16 channels + uint16 tables).
+
+        Takes 4:2:0 :class:`Coefficients` (others are converted with :func:`to_420`, which
+        cannot re-encode CMYK/YCCK here: convert those in the dataset, where the file is known).
+        """
+        if not isinstance(sample, Coefficients):
+            raise TypeError(f"{self.kind} format takes Coefficients, got {type(sample).__name__}")
+        c, _ = to_420(sample)
+        y, cb, cr = c.components
+        if 2 * cb.shape[0] != y.shape[0] or 2 * cb.shape[1] != y.shape[1]:
+            raise ValueError(f"luma grid {y.shape} is not twice the chroma grid {cb.shape}")
+        ci = self.host_c_index
+        return {"y": _take(y, self.y_index), "cb": _take(cb, ci), "cr": _take(cr, ci),
+                "q": np.stack([y.quant.reshape(64), cb.quant.reshape(64), cr.quant.reshape(64)])}
+
+    def host_window(self, c: Coefficients, top: int, left: int, rows: int, cols: int, size: int,
+                    pad: tuple[int, int] = (0, 0), flip: bool = False, *,
+                    kind: Optional[str] = None) -> dict[str, np.ndarray]:
+        """``host`` of a window of an image, fused into one gather per component.
+
+        Equals ``host(hflip(pad(to_420(crop(c)))))``: the window of ``rows x cols`` MCUs (16x16
+        pixels) at MCU ``(top, left)``, placed at MCU ``pad`` in a ``size x size``-MCU canvas of
+        zero blocks when smaller, mirrored left-right (blocks reversed, odd horizontal
+        frequencies negated) when ``flip``. ``c`` is 4:2:0; or (:func:`window_fusable`) gray or
+        a YCbCr layout :func:`to_420` converts exactly per window (4:4:4, 4:2:2, 4:4:0), for a
+        window of whole MCUs: only the selected chroma frequencies of the window are computed,
+        with :func:`to_420`'s exact map (bit-identical to it). This is the crop pipeline's hot
+        path. ``kind``: :func:`sampling_kind` of ``c`` when the caller knows it.
+        """
+        kind = sampling_kind(c) if kind is None else kind
+        sources = _window_sources(c, kind, top, left, rows, cols)
+        out = {}
+        for (key, f, idx, n, r, k, sign), src in zip(self._gathers(), sources):
+            if src is None:  # gray: neutral chroma
+                out[key] = np.zeros((n, size * f, size * f), np.int16)
+                continue
+            g = _window_gather(src, key, idx, n, r, k, top, left, rows, cols, flip)
+            if flip:
+                g *= sign
+            out[key] = _place(g.transpose(2, 0, 1), f, rows, cols, size, pad, flip)
+        comps = c.components
+        if kind == "420":
+            out["q"] = np.concatenate((comps[0].quant, comps[1].quant, comps[2].quant)).reshape(3, 64)
+        else:  # converted chroma (and gray's zero chroma) are stored unquantised
+            out["q"] = np.concatenate((comps[0].quant, _ONES, _ONES)).reshape(3, 64)
+        return out
+
+    def _gathers(self) -> tuple:
+        gathers = self._cache.get("gathers")
+        if gathers is None:
+            ci = self.host_c_index
+            gathers = self._cache["gathers"] = tuple(
+                (key, f, tuple(idx), len(idx)) + _gather_index(tuple(idx))
+                for key, f, idx in (("y", 2, self.y_index), ("cb", 1, ci), ("cr", 1, ci)))
+        return gathers
+
+    def batch_bytes(self, crop: int, batch_size: int) -> int:
+        """Bytes of one collated crop-pipeline batch at ``crop`` (as the batch ring lays it out)."""
+        nc = len(self.host_c_index)
+        per = [2 * len(self.y_index) * (crop // 8) ** 2, 2 * nc * (crop // 16) ** 2, 2 * nc * (crop // 16) ** 2,
+               2 * 3 * 64]
+        return sum(_aligned(batch_size * b) for b in per) + _aligned(8 * batch_size)
+
+    # -- device ----------------------------------------------------------------------------------
+    def _stats(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """Per device: kept-channel indices and ``1/std``, ``mean/std`` per component."""
+        key = str(device)
+        if key not in self._cache:
+            b: dict[str, torch.Tensor] = {"yi": torch.tensor(self.y_index, device=device),
+                                          "ci": torch.tensor(self.host_c_index, device=device),
+                                          "c_sel": torch.tensor(self.c_index, device=device)}
+            idx = {"y": list(self.y_index), "cb": [64 + i for i in self.c_index],
+                   "cr": [128 + i for i in self.c_index]}
+            for k, ix in idx.items():
+                b[k + "_std"] = torch.tensor(self.std[ix], device=device)
+                b[k + "_shift"] = torch.tensor(self.mean[ix] / self.std[ix], device=device).view(1, -1, 1, 1)
+            b.update(self._device_extras(device))
+            self._cache[key] = b
+        return self._cache[key]
+
+    def _device_extras(self, device: torch.device) -> dict[str, torch.Tensor]:
+        return {}
+
+    @staticmethod
+    def _norm(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``out = x * scale - shift`` (int16 or float ``x``), written into ``out``."""
+        out.copy_(x)  # int16 -> float32 (a mixed-dtype out= product is far slower)
+        return out.mul_(scale).sub_(shift)
+
+    def device(self, batch: Mapping[str, torch.Tensor]):
+        """Model input from a collated crop-pipeline batch, on the batch's device: dequantise and
+        normalise as one fused scale (``q / std`` per image and channel) and shift
+        (``mean / std``), written into preallocated outputs; then :meth:`_assemble`."""
+        y = batch["y"]
+        b = self._stats(y.device)
+        q = batch["q"].to(device=y.device, dtype=torch.float32)
+
+        def planes(key: str, row: int, index: torch.Tensor) -> torch.Tensor:
+            x = batch[key]
+            out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+            scale = (q[:, row, index] / b[key + "_std"])[:, :, None, None]
+            return self._norm(x, scale, b[key + "_shift"], out)
+
+        return self._assemble(planes("y", 0, b["yi"]), batch, q, planes)
+
+    def from_planes(self, y: torch.Tensor, cb: torch.Tensor, cr: torch.Tensor):
+        """Model input from dequantised float planes of all 64 frequencies (the augmented
+        pipeline's output): ``y`` ``(N, 64, H/8, W/8)``, ``cb``/``cr`` ``(N, 64, H/16, W/16)``.
+        Selects the format's channels, aligns chroma, normalises."""
+        b = self._stats(y.device)
+        yo = self._norm(y[:, b["yi"]], (1.0 / b["y_std"])[None, :, None, None], b["y_shift"],
+                        torch.empty((y.shape[0], len(self.y_index)) + y.shape[2:], device=y.device))
+        return self._assemble_planes(yo, cb, cr, b)
+
+    def _assemble(self, yo, batch, q, planes):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _assemble_planes(self, yo, cb, cr, b):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Gueguen(DCTFormat):
+    """``gueguen`` -> ``(y (N, 64, H/8, W/8), cbcr (N, 128, H/16, W/16))``, normalised."""
+
+    kind = "gueguen"
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
+        super().__init__(tuple(range(64)), tuple(range(64)), mean, std)
+
+    def _assemble(self, yo, batch, q, planes):
+        b = self._stats(yo.device)
+        return yo, torch.cat([planes("cb", 1, b["ci"]), planes("cr", 2, b["ci"])], 1)
+
+    def _assemble_planes(self, yo, cb, cr, b):
+        c = torch.cat([cb, cr], 1)
+        shift = torch.cat([b["cb_shift"], b["cr_shift"]], 1)
+        return yo, self._norm(c, (1.0 / torch.cat([b["cb_std"], b["cr_std"]]))[None, :, None, None], shift,
+                              torch.empty(c.shape, device=c.device))
+
+
+class DCTNet(DCTFormat):
+    """``dctnet`` -> ``(N, C, H/8, W/8)`` ordered ``[Y | Cb | Cr]`` (DCTNet's static subsets,
+    ``channels=24|32|48|64|192``); chroma brought to the luma grid by ``upsample``
+    (``"repeat"``: each chroma block repeated 2x2; ``"dct"``: the exact DCT of the 2x
+    pixel-replicated chroma plane, which needs all 64 chroma frequencies on the device)."""
+
+    kind = "dctnet"
+
+    def __init__(self, channels: int, upsample: str, mean: np.ndarray, std: np.ndarray) -> None:
+        s = SUBSETS[channels]
+        super().__init__(s["y"], s["c"], mean, std)
+        self.upsample = upsample
+
+    @property
+    def name(self) -> str:
+        return f"dctnet{self.channels}"
+
+    @property
+    def options(self) -> dict:
+        return {"channels": self.channels, "upsample": self.upsample}
+
+    @property
+    def host_c_index(self) -> tuple:
+        return tuple(range(64)) if self.upsample == "dct" else self.c_index
+
+    def _device_extras(self, device: torch.device) -> dict[str, torch.Tensor]:
+        if self.upsample != "dct":
+            return {}
+        m = torch.tensor(upsample_matrix(), dtype=torch.float32, device=device)
+        # conv weight (64*4, 64, 1, 1) with output channel 4*c + 2*dy + dx (pixel_shuffle order)
+        return {"up": m.permute(2, 0, 1, 3).reshape(256, 64, 1, 1)}
+
+    def _out(self, yo: torch.Tensor) -> torch.Tensor:
+        out = torch.empty((yo.shape[0], self.channels) + tuple(yo.shape[2:]), dtype=torch.float32, device=yo.device)
+        out[:, :yo.shape[1]] = yo
+        return out
+
+    def _chroma(self, cbd: torch.Tensor, crd: torch.Tensor, b: dict, out: torch.Tensor, cy: int) -> torch.Tensor:
+        """Dequantised chroma (all 64 frequencies for ``"dct"``, the kept ones for ``"repeat"``)
+        upsampled, normalised and written after the luma channels of ``out``."""
+        cc, n = len(self.c_index), out.shape[0]
+        if self.upsample == "dct":
+            up = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(torch.cat([cbd, crd]), b["up"]), 2)
+            cbu, cru = up[:, b["c_sel"]].chunk(2)
+            self._norm(cbu, (1.0 / b["cb_std"])[None, :, None, None], b["cb_shift"], out[:, cy:cy + cc])
+            self._norm(cru, (1.0 / b["cr_std"])[None, :, None, None], b["cr_shift"], out[:, cy + cc:])
+            return out
+        h, w = cbd.shape[2:]
+        small = torch.empty((n, 2 * cc, h, w), dtype=torch.float32, device=out.device)
+        self._norm(cbd, (1.0 / b["cb_std"])[None, :, None, None], b["cb_shift"], small[:, :cc])
+        self._norm(crd, (1.0 / b["cr_std"])[None, :, None, None], b["cr_shift"], small[:, cc:])
+        out[:, cy:].view(n, 2 * cc, h, 2, w, 2).copy_(small[:, :, :, None, :, None].expand(n, 2 * cc, h, 2, w, 2))
+        return out
+
+    def _assemble(self, yo, batch, q, planes):
+        b = self._stats(yo.device)
+        ci = b["ci"]
+        cbd = batch["cb"].float() * q[:, 1, ci][:, :, None, None]
+        crd = batch["cr"].float() * q[:, 2, ci][:, :, None, None]
+        return self._chroma(cbd, crd, b, self._out(yo), yo.shape[1])
+
+    def _assemble_planes(self, yo, cb, cr, b):
+        if self.upsample != "dct":
+            cb, cr = cb[:, b["c_sel"]], cr[:, b["c_sel"]]
+        return self._chroma(cb, cr, b, self._out(yo), yo.shape[1])
+
+
+def _window_sources(c: Coefficients, kind: str, top: int, left: int, rows: int, cols: int) -> tuple:
+    """Per output component (Y, Cb, Cr): ``(component, fy, fx, convert)`` or None (gray chroma):
+    its blocks per 4:2:0 block and whether its window must be converted to the 4:2:0 grid."""
+    comps = c.components
+    if kind == "420":
+        return (comps[0], 2, 2, False), (comps[1], 1, 1, False), (comps[2], 1, 1, False)
+    if not window_fusable(c) or (top + rows) * 16 > c.height or (left + cols) * 16 > c.width:
+        raise ValueError(f"host_window takes 4:2:0 or (a window of whole MCUs of) "
+                         f"{sorted(_FUSABLE)}-like layouts, not {kind}; use to_420 first")
+    if len(comps) == 1:
+        return (comps[0], 2, 2, False), None, None
+    hmax, vmax = comps[0].sampling
+    return ((comps[0], 2, 2, False),) + tuple(
+        (comp, 2 * comp.sampling[1] // vmax, 2 * comp.sampling[0] // hmax, True) for comp in comps[1:])
+
+
+def _window_gather(src: tuple, key: str, idx: tuple, n: int, r: np.ndarray, k: np.ndarray,
+                   top: int, left: int, rows: int, cols: int, flip: bool) -> np.ndarray:
+    """int16 ``(h, w, n)``: the kept frequencies of one component's window (converted to the
+    4:2:0 grid with :func:`to_420`'s exact map when needed), mirrored when ``flip``."""
+    comp, fy, fx, convert = src
+    a = comp.coefficients[top * fy:(top + rows) * fy, left * fx:(left + cols) * fx]
+    if a.shape[0] != rows * fy or a.shape[1] != cols * fx:
+        raise ValueError(f"window {rows}x{cols} MCUs at ({top}, {left}) exceeds the {key} grid {comp.shape}")
+    if convert:  # to_420's chroma, only the selected frequencies (exact: same bits)
+        g = _to_int16(downsample_exact(a, comp.quant, fy, fx, idx)).reshape(rows, cols, n)
+        return g[:, ::-1] if flip else g
+    return (a[:, ::-1] if flip else a)[:, :, r, k]  # (h, w, n): one copy
+
+
+def _place(g: np.ndarray, f: int, rows: int, cols: int, size: int, pad: tuple, flip: bool) -> np.ndarray:
+    """A window's channels ``(n, h, w)`` in a ``size x size``-MCU canvas of zero blocks."""
+    if rows == size and cols == size:
+        return np.ascontiguousarray(g)
+    canvas = np.zeros((g.shape[0], size * f, size * f), np.int16)
+    y0 = pad[0] * f
+    x0 = (size - pad[1] - cols) * f if flip else pad[1] * f
+    canvas[:, y0:y0 + rows * f, x0:x0 + cols * f] = g
+    return canvas
 
 
 @lru_cache(maxsize=None)
@@ -344,19 +476,17 @@ def get(name: str, *, channels: Optional[int] = None, upsample: str = "repeat",
     if unknown:
         raise TypeError(f"unknown format options: {sorted(unknown)}")
     if name == "rgb":
-        return Format("rgb", channels=3)
+        return RGB()
     if name not in ("gueguen", "dctnet"):
         raise ValueError(f"unknown format {name!r}; choose from {names()}")
     mean, std = load_stats(stats)
     if name == "gueguen":
         if channels not in (None, 192):
             raise ValueError("gueguen uses all 64 channels of each component (channels=192)")
-        return Format("gueguen", 192, mean=mean, std=std)
+        return Gueguen(mean, std)
     channels = 192 if channels is None else channels
     if channels not in SUBSETS:
         raise ValueError(f"dctnet channels must be one of {sorted(SUBSETS)}, got {channels!r}")
     if upsample not in ("repeat", "dct"):
         raise ValueError(f"upsample must be 'repeat' or 'dct', got {upsample!r}")
-    s = SUBSETS[channels]
-    return Format("dctnet", channels, s["y"], s["c"], upsample, mean=mean, std=std)
-
+    return DCTNet(channels, upsample, mean, std)

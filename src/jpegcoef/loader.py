@@ -25,20 +25,6 @@ class _Collate:
         return collate(samples, self.format, self.ring)
 
 
-def _batch_bytes(fmt: Format, crop: int, batch_size: int) -> int:
-    """Bytes of one collated batch of ``fmt`` at ``crop`` (as :class:`BatchRing` lays it out)."""
-    def aligned(n: int) -> int:
-        return -(-n // 64) * 64
-
-    if fmt.kind == "rgb":
-        per = [3 * crop * crop]
-    else:
-        nc = 64 if (fmt.kind == "dctnet" and fmt.upsample == "dct") else len(fmt.c_index)
-        per = [2 * len(fmt.y_index) * (crop // 8) ** 2, 2 * nc * (crop // 16) ** 2, 2 * nc * (crop // 16) ** 2,
-               2 * 3 * 64]
-    return sum(aligned(batch_size * b) for b in per) + aligned(8 * batch_size)
-
-
 # ------------------------------------------------------------------------------------------------
 # Sampler and loader
 # ------------------------------------------------------------------------------------------------
@@ -154,7 +140,7 @@ def make_loader(root_or_files: Any, format: Union[str, Format], *, train: bool, 
             kwargs["prefetch_factor"] = prefetch_factor
         if ring:  # a worker has at most prefetch_factor batches in flight + the one being copied
             slots = (2 if prefetch_factor is None else prefetch_factor) + 1
-            batch_ring = BatchRing(workers, slots, _batch_bytes(ds.format, crop, batch_size))
+            batch_ring = BatchRing(workers, slots, ds.format.batch_bytes(crop, batch_size))
     return JpegLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
                       collate_fn=_Collate(ds.format, batch_ring), pin_memory=pin_memory, drop_last=drop_last,
                       generator=torch.Generator().manual_seed(seed), **kwargs)
