@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import jpegcoef
-from jpegcoef import convert as Cv, data as D, folder as Fo, formats as F, planning as P, ring as R, transforms as T
+from jpegcoef import convert as Cv, data as D, formats as F, pipelines as Pl, planning as P, ring as R, transforms as T
 
 
 def _photo(w: int, h: int, seed: int) -> Image.Image:
@@ -48,7 +48,7 @@ def _all(loader):
 
 
 def test_skip_reports_bad_files_and_kinds(folder):
-    loader = D.make_loader(folder, "dctnet", train=True, crop=32, batch_size=7, channels=24, on_error="skip")
+    loader = D.make_loader(folder, "dctnet", augment="crop", train=True, crop=32, batch_size=7, channels=24, on_error="skip")
     xs, ys = _all(loader)
     ds = loader.dataset
     assert ds.classes == ["a", "b"] and len(ds) == 7
@@ -65,15 +65,15 @@ def test_skip_reports_bad_files_and_kinds(folder):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_raise_names_the_file(folder, workers):
-    loader = D.make_loader(folder, "gueguen", train=False, crop=32, batch_size=7, workers=workers)
+    loader = D.make_loader(folder, "gueguen", augment="crop", train=False, crop=32, batch_size=7, workers=workers)
     with pytest.raises(D.SampleError, match="broken.jpg"):
         _all(loader)
 
 
 def test_workers_report_and_match_single_process(folder):
     kw = dict(train=True, crop=32, batch_size=2, channels=24, on_error="skip", seed=3, drop_last=False)
-    l0 = D.make_loader(folder, "dctnet", workers=0, **kw)
-    l2 = D.make_loader(folder, "dctnet", workers=2, **kw)
+    l0 = D.make_loader(folder, "dctnet", augment="crop", workers=0, **kw)
+    l2 = D.make_loader(folder, "dctnet", augment="crop", workers=2, **kw)
     for epoch in range(2):  # persistent workers, new augmentation each epoch
         x0, y0 = _all(l0)
         x2, y2 = _all(l2)
@@ -90,14 +90,14 @@ def test_workers_report_and_match_single_process(folder):
 def test_eval_centre_crop_and_train_flip_are_lossless_ops(folder):
     path = folder / "b" / "5.jpg"  # 96x64 4:2:0
     c = jpegcoef.read(path)
-    ds = D.JpegFolder([path], "gueguen", train=False, crop=32)
+    ds = D.JpegFolder([path], "gueguen", augment="crop", train=False, crop=32)
     host, label, meta = ds[0]
     want = T.crop(c, 16, 32, 32, 32)  # 6x4 MCUs -> centre 2x2 at MCU (1, 2)
     np.testing.assert_array_equal(host["y"], want.y.channels())
     np.testing.assert_array_equal(host["cr"], want.cr.channels())
     assert label == -1 and meta["kind"] == "420"
     # training: the same pixels as some MCU-grid crop, flipped or not
-    ds = D.JpegFolder([path], "gueguen", train=True, crop=32)
+    ds = D.JpegFolder([path], "gueguen", augment="crop", train=True, crop=32)
     seen = set()
     for seed in range(12):
         host, _, _ = ds.load(0, seed)
@@ -117,7 +117,7 @@ def test_eval_centre_crop_and_train_flip_are_lossless_ops(folder):
 def test_crop_matches_decoded_pixels(folder):
     """The DC of each luma block of the centre crop equals the mean of the same 8x8 pixels."""
     path = folder / "a" / "0.jpg"  # 80x64 4:2:0 -> centre 32x32 at (16, 16)
-    ds = D.JpegFolder([path], "gueguen", train=False, crop=32)
+    ds = D.JpegFolder([path], "gueguen", augment="crop", train=False, crop=32)
     host, _, _ = ds[0]
     q = host["q"][0, 0]
     dc = host["y"][0].astype(np.float64) * q / 8 + 128
@@ -130,7 +130,7 @@ def test_crop_matches_decoded_pixels(folder):
 def test_small_image_is_padded_with_zero_blocks(folder):
     path = folder / "a" / "2.jpg"  # 24x40: 2x3 MCUs (partial) in a 4x4-MCU canvas for crop 64
     c, _ = Cv.to_420(jpegcoef.read(path))
-    host, _, _ = D.JpegFolder([path], "dctnet", train=False, crop=64)[0]
+    host, _, _ = D.JpegFolder([path], "dctnet", augment="crop", train=False, crop=64)[0]
     y = host["y"]  # 192 channels -> y is (64, 8, 8)
     assert y.shape == (64, 8, 8)
     # rows: 3 MCUs centred in 4 -> pad 0 above; columns: 2 MCUs in 4 -> pad 1 left
@@ -166,7 +166,7 @@ def test_random_resized_crop_box_bounds():
 
 def test_file_lists_and_sharding(folder, tmp_path):
     files = sorted(str(p) for p in (folder / "a").glob("*.jpg"))
-    ds = D.JpegFolder([(f, 7) for f in files], "dctnet", channels=24, train=False, crop=32)
+    ds = D.JpegFolder([(f, 7) for f in files], "dctnet", augment="crop", channels=24, train=False, crop=32)
     assert ds.labels == [7, 7, 7]
     lst = tmp_path / "list.txt"
     lst.write_text("".join(f"{Path(f).relative_to(folder)} {i}\n" for i, f in enumerate(files)))
@@ -177,9 +177,9 @@ def test_file_lists_and_sharding(folder, tmp_path):
     idx = [i for s in shards for i, _ in s]
     assert len(shards[0]) == len(shards[1]) == 4 and set(idx) == set(range(7))
     with pytest.raises(ValueError, match="multiple of 16"):
-        D.JpegFolder(folder, "dctnet", crop=30)
+        D.JpegFolder(folder, "dctnet", augment="crop", crop=30)
     with pytest.raises(ValueError, match="no JPEG"):
-        D.JpegFolder([], "dctnet", crop=32)
+        D.JpegFolder([], "dctnet", augment="crop", crop=32)
 
 
 def test_stats_streaming_matches_numpy(folder, tmp_path):
@@ -324,7 +324,7 @@ def test_top_rows_read_equals_whole_file_pipeline(layouts, train, monkeypatch):
 
     files = sorted(str(p) for p in layouts.glob("*.jpg"))
     for fmt in (F.get("dctnet", channels=24), F.get("gueguen")):
-        ds = D.JpegFolder(files, fmt, train=train, crop=64)
+        ds = D.JpegFolder(files, fmt, augment="crop", train=train, crop=64)
         for i, path in enumerate(files):
             for seed in (range(6) if train else [None]):
                 want = _reference(path, fmt, 64, train, seed)
@@ -342,8 +342,8 @@ def test_header_disagreeing_with_libjpeg_falls_back_to_whole_read(layouts, monke
     fmt = F.get("dctnet", channels=24)
     real = D.file_frame
     calls = []
-    monkeypatch.setattr(Fo, "file_frame", lambda p: calls.append(p) or (lambda h, w, s: (h, w + 16, s))(*real(p)))
-    ds = D.JpegFolder([path], fmt, train=True, crop=64)
+    monkeypatch.setattr(Pl, "file_frame", lambda p: calls.append(p) or (lambda h, w, s: (h, w + 16, s))(*real(p)))
+    ds = D.JpegFolder([path], fmt, augment="crop", train=True, crop=64)
     for seed in range(4):
         host, _, _ = ds.load(0, seed)
         want = _reference(path, fmt, 64, True, seed)
@@ -362,7 +362,7 @@ def test_worker_collate_sends_one_shared_block(folder, monkeypatch):
     import torch.multiprocessing  # noqa: F401 - registers the shared-memory reductions
     from torch.utils.data._utils import worker as W
 
-    ds = D.JpegFolder(folder, "dctnet", channels=24, train=True, crop=32, on_error="skip")
+    ds = D.JpegFolder(folder, "dctnet", augment="crop", channels=24, train=True, crop=32, on_error="skip")
     samples = [ds.load(i, i) for i in range(len(ds))]  # includes the broken file (skipped)
     plain_x, plain_y = D.collate(samples, ds.format)
     monkeypatch.setattr(W, "_worker_info", object())  # as inside a DataLoader worker
@@ -382,7 +382,8 @@ def test_worker_collate_sends_one_shared_block(folder, monkeypatch):
     assert x2["_meta"] == plain_x["_meta"]
 
 
-@pytest.mark.parametrize("name,opts", [("dctnet", {"channels": 24}), ("gueguen", {}), ("rgb", {})])
+@pytest.mark.parametrize("name,opts", [("dctnet", {"channels": 24, "augment": "crop"}), ("gueguen", {"augment": "crop"}),
+                                       ("rgb", {}), ("dctnet", {"channels": 24}), ("gueguen", {})])
 def test_worker_batches_through_the_ring_equal_the_ordinary_path(folder, name, opts, monkeypatch):
     """With workers, make_loader's batches travel through BatchRing slots (the main process
     copies them out) and equal those of ring=False and of workers=0, epoch after epoch."""
@@ -392,7 +393,7 @@ def test_worker_batches_through_the_ring_equal_the_ordinary_path(folder, name, o
     kw = dict(train=True, crop=32, batch_size=2, on_error="skip", seed=5, drop_last=False, **opts)
     loaders = [D.make_loader(folder, name, workers=w, ring=r, **kw) for w, r in ((0, True), (2, True), (2, False))]
     assert loaders[1].collate_fn.ring is not None and loaders[2].collate_fn.ring is None
-    assert loaders[1].collate_fn.ring.nbytes == loaders[1].format.batch_bytes(32, 2)
+    assert loaders[1].collate_fn.ring.nbytes == loaders[1].dataset.pipeline.batch_bytes(2)
     batches = 0
     for epoch in range(3):
         (x0, y0), (x1, y1), (x2, y2) = (_all(loader) for loader in loaders)
@@ -403,12 +404,13 @@ def test_worker_batches_through_the_ring_equal_the_ordinary_path(folder, name, o
             assert torch.equal(ya, yb) and torch.equal(ya, yc) and yb.dtype == torch.long
             for k in a:
                 assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) and torch.equal(a[k], c[k])
-    assert len(reads) == batches and len(set(reads)) == 6  # 2 workers x 3 slots, reused
+    rrc = name != "rgb" and "augment" not in opts  # windows vary: batches larger than a slot bypass it
+    assert (0 < len(reads) <= batches if rrc else len(reads) == batches) and len(set(reads)) == 6  # 2 x 3 slots
     assert loaders[1].dataset.kinds == loaders[0].dataset.kinds and len(loaders[1].dataset.skipped) == 1
 
 
 def test_ring_overwrite_is_an_error_and_large_batches_take_the_ordinary_path(folder, monkeypatch):
-    ds = D.JpegFolder(folder, "dctnet", channels=24, train=True, crop=32, on_error="skip")
+    ds = D.JpegFolder(folder, "dctnet", augment="crop", channels=24, train=True, crop=32, on_error="skip")
     samples = [ds.load(i, i) for i in range(len(ds))]
     plain_x, plain_y = D.collate(samples, ds.format)
     monkeypatch.setattr(R, "get_worker_info", lambda: type("Info", (), {"id": 0})())
@@ -432,10 +434,10 @@ def test_pin_memory_without_an_accelerator_only_warns(folder):
     """pin_memory=True on a machine without CUDA: DataLoader warns and does not pin; the ring's
     copy-out must not try to pin either (it raised before)."""
     kw = dict(train=False, crop=32, batch_size=4, channels=24, on_error="skip", drop_last=False)
-    plain = _all(D.make_loader(folder, "dctnet", workers=0, **kw))
+    plain = _all(D.make_loader(folder, "dctnet", augment="crop", workers=0, **kw))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        got = _all(D.make_loader(folder, "dctnet", workers=2, pin_memory=True, **kw))
+        got = _all(D.make_loader(folder, "dctnet", augment="crop", workers=2, pin_memory=True, **kw))
     assert torch.equal(torch.cat(plain[1]), torch.cat(got[1]))
     for a, b in zip(plain[0], got[0]):
         assert torch.equal(a["y"], b["y"]) and torch.equal(a["cb"], b["cb"])

@@ -2,24 +2,17 @@
 file into the host-side arrays of a sample (``(host_dict or None, label, meta)``)."""
 from __future__ import annotations
 
-import io
 import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from . import reader
-from .coefficients import Coefficients
-from .convert import sampling_kind, to_420
 from .formats import Format, get as get_format
-from .header import file_frame
+from . import pipelines
 from .ring import collate
-from .pixels import load_rgb
-from .planning import MCU, _crops_first, _mcu_divides_16, crop_plan, dct_sample
 from .stats import JPEG_SUFFIXES
 
 __all__ = ["JpegFolder", "SampleError"]
@@ -98,8 +91,11 @@ class JpegFolder(Dataset):
         train: random crop + flip (True) or centre crop (False).
         crop: output size in pixels (a multiple of 16 for DCT formats).
         on_error: ``'raise'`` or ``'skip'`` (see the module docstring).
-        augment: ``None`` (DCT-domain crop/flip) or ``'rgb-reencode'`` (DCT formats only).
+        augment: ``'rrc'`` (default: DCT-domain RandomResizedCrop + flip for training, resize +
+            centre crop for evaluation), ``'crop'`` (lossless MCU-grid crop + flip) or
+            ``'rgb-reencode'`` (DCT formats only); see :mod:`jpegcoef.pipelines`.
         reencode_quality: JPEG quality of the in-memory re-encode.
+        jitter: ColorJitter strengths ``(brightness, contrast, saturation, hue)`` (``'rrc'``).
         **format_options: passed to :func:`jpegcoef.formats.get` when ``format`` is a name.
 
     Items: ``dataset[i]`` or ``dataset[(i, seed)]`` -> ``(host_dict or None, label, meta)``.
@@ -107,26 +103,22 @@ class JpegFolder(Dataset):
 
     def __init__(self, root: Any, format: Union[str, Format] = "dctnet", *, train: bool = True,
                  crop: int = 224, on_error: str = "raise", augment: Optional[str] = None,
-                 reencode_quality: int = 95, **format_options):
+                 reencode_quality: int = 95, jitter: Optional[Sequence[float]] = None, **format_options):
         self.format = format if isinstance(format, Format) else get_format(format, **format_options)
         if isinstance(format, Format) and format_options:
             raise TypeError("format options given with a Format instance")
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if augment not in (None, "rgb-reencode"):
-            raise ValueError(f"augment must be None or 'rgb-reencode', got {augment!r}")
-        if augment and self.format.kind == "rgb":
-            raise ValueError("augment='rgb-reencode' is for the DCT formats")
         if not isinstance(crop, int) or crop <= 0:
             raise ValueError(f"crop must be a positive int, got {crop!r}")
-        if self.format.kind != "rgb" and crop % MCU:
-            raise ValueError(f"DCT formats crop on the 16-pixel MCU grid: crop={crop} is not a multiple of 16")
+        self.pipeline = pipelines.make(self.format, crop, train, augment, reencode_quality=reencode_quality,
+                                       jitter=jitter)
         self.paths, self.labels, self.classes = _scan(root)
         if not self.paths:
             raise ValueError(f"no JPEG files found in {root!r}")
         self.root = root
         self.train, self.crop, self.on_error = train, crop, on_error
-        self.augment, self.reencode_quality = augment, reencode_quality
+        self.augment = self.pipeline.name
         self.skipped: dict[str, str] = {}
         self.file_kinds: dict[str, str] = {}
         self.warned: dict[str, int] = {}
@@ -156,64 +148,12 @@ class JpegFolder(Dataset):
             if m.get("warnings"):
                 self.warned[m["path"]] = m["warnings"]
 
-    # -- loading ---------------------------------------------------------------------------------
-    def _coefficients(self, path: str, rng: Optional[np.random.Generator], meta: dict) -> Coefficients:
-        read = reader.read
-        if self.augment == "rgb-reencode":
-            img = load_rgb(path, self.crop, self.train, rng)
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=self.reencode_quality, subsampling=2)
-            c = read(buf.getvalue())
-            meta["kind"] = "reencoded"
-            return c
-        c = read(path)
-        meta["warnings"] = len(c.warnings)
-        meta["kind"] = kind = sampling_kind(c)
-        if kind != "420" and (kind in ("cmyk", "ycck") or not _mcu_divides_16(c)):
-            c, _ = to_420(c, src=path)  # re-encode / coarse MCU grid: convert the whole file
-        return c
-
-    def _dct_host(self, path: str, seed: Optional[int], meta: dict) -> dict:
-        """The default DCT path: the window is drawn from the frame header's size first, so
-        only the rows down to its bottom are read (``max_height``); same draws, same result
-        as reading the whole file (:meth:`_coefficients` + :func:`dct_sample`)."""
-        rng = np.random.default_rng(seed) if self.train else None
-        frame = file_frame(path)
-        if frame is not None:
-            height, width, sampling = frame
-            plan = crop_plan(height, width, self.crop, self.train, rng)
-            bottom = (plan[0] + plan[2]) * MCU
-            cut = bottom < height and _crops_first(sampling)
-            c = reader.read(path, max_height=bottom if cut else None)
-            if c.width == width and c.height == (bottom if cut else height):
-                meta["warnings"] = len(c.warnings)
-                meta["kind"] = kind = sampling_kind(c)
-                if kind != "420" and (kind in ("cmyk", "ycck") or not _mcu_divides_16(c)):
-                    if cut:  # not expected (_crops_first): the conversion needs the whole file
-                        c = reader.read(path)
-                        meta["warnings"] = len(c.warnings)
-                    c, _ = to_420(c, src=path)
-                    kind = "420"
-                return dct_sample(c, self.format, self.crop, self.train, rng, plan, kind)
-            rng = np.random.default_rng(seed) if self.train else None  # header and libjpeg disagree
-        c = self._coefficients(path, rng, meta)
-        return dct_sample(c, self.format, self.crop, self.train, rng)
-
     def load(self, index: int, seed: Optional[int] = None) -> tuple:
         """``(host_dict or None, label, meta)`` for one file; ``seed`` drives the augmentation."""
         path, label = self.paths[index], self.labels[index]
         meta: dict = {"path": path, "kind": None, "error": None, "warnings": 0}
         try:
-            if self.format.kind != "rgb" and self.augment is None:
-                host = self._dct_host(path, seed, meta)
-            else:
-                rng = np.random.default_rng(seed) if self.train else None
-                if self.format.kind == "rgb":
-                    img = load_rgb(path, self.crop, self.train, rng)
-                    meta["kind"] = "rgb-pixels"
-                    host = self.format.host(np.asarray(img))
-                else:  # rgb-reencode: already crop x crop pixels
-                    host = self.format.host(self._coefficients(path, rng, meta))
+            host = self.pipeline.host(path, seed, meta)
         except Exception as e:  # noqa: BLE001 - bad files are reported by name
             if self.on_error == "raise":
                 raise SampleError(path, e) from e

@@ -104,7 +104,7 @@ class JpegLoader(DataLoader):
     def to_device(self, inputs: dict, device: Union[str, torch.device] = "cpu"):
         """Move a batch's tensors to ``device`` and run the format's device step (model input)."""
         moved = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
-        return self.dataset.format.device(moved)
+        return self.dataset.pipeline.device(moved)
 
 
 def _seed_worker(worker_id: int) -> None:  # augmentations use per-sample seeds; keep others tidy
@@ -140,7 +140,7 @@ def make_loader(root_or_files: Any, format: Union[str, Format], *, train: bool, 
             kwargs["prefetch_factor"] = prefetch_factor
         if ring:  # a worker has at most prefetch_factor batches in flight + the one being copied
             slots = (2 if prefetch_factor is None else prefetch_factor) + 1
-            batch_ring = BatchRing(workers, slots, ds.format.batch_bytes(crop, batch_size))
+            batch_ring = BatchRing(workers, slots, ds.pipeline.batch_bytes(batch_size))
     return JpegLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
                       collate_fn=_Collate(ds.format, batch_ring), pin_memory=pin_memory, drop_last=drop_last,
                       generator=torch.Generator().manual_seed(seed), **kwargs)

@@ -2,11 +2,12 @@
 RandomResizedCrop + flip or resize + centre crop."""
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 import numpy as np
 from PIL import Image
+
+from .augment import center_crop_box, sample_rrc_box
 
 
 __all__ = ["random_resized_crop_box", "load_rgb"]
@@ -16,32 +17,18 @@ __all__ = ["random_resized_crop_box", "load_rgb"]
 # ------------------------------------------------------------------------------------------------
 def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
                             scale: tuple = (0.08, 1.0), ratio: tuple = (3 / 4, 4 / 3)) -> tuple:
-    """``(left, top, right, bottom)`` of a RandomResizedCrop region (torchvision's algorithm:
-    10 tries of area ``scale`` and log-uniform aspect ``ratio``, then a centre crop fallback)."""
-    area = width * height
-    log_r = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        target = area * rng.uniform(*scale)
-        aspect = math.exp(rng.uniform(*log_r))
-        w = int(round(math.sqrt(target * aspect)))
-        h = int(round(math.sqrt(target / aspect)))
-        if 0 < w <= width and 0 < h <= height:
-            left = int(rng.integers(0, width - w + 1))
-            top = int(rng.integers(0, height - h + 1))
-            return left, top, left + w, top + h
-    in_ratio = width / height
-    if in_ratio < ratio[0]:
-        w, h = width, int(round(width / ratio[0]))
-    elif in_ratio > ratio[1]:
-        h, w = height, int(round(height * ratio[1]))
-    else:
-        w, h = width, height
-    left, top = (width - w) // 2, (height - h) // 2
+    """``(left, top, right, bottom)`` of :func:`jpegcoef.augment.sample_rrc_box` (Pillow's box
+    order): the RandomResizedCrop region the DCT pipeline draws for the same generator."""
+    top, left, h, w = sample_rrc_box(height, width, rng, scale, ratio)
     return left, top, left + w, top + h
 
 
-def load_rgb(path: Any, crop: int, train: bool, rng: Optional[np.random.Generator]) -> Image.Image:
-    """Pillow decode + RandomResizedCrop + flip (train) or resize + centre crop (eval)."""
+def load_rgb(path: Any, crop: int, train: bool, rng: Optional[np.random.Generator],
+             resize_ratio: float = 0.875) -> Image.Image:
+    """Pillow decode + RandomResizedCrop + flip (train) or resize the short side to
+    ``crop / resize_ratio`` + centre crop (eval), both as one antialiased bilinear resize of a
+    source box (:func:`jpegcoef.augment.center_crop_box` for eval): the boxes the DCT pipeline
+    uses for the same draws."""
     with Image.open(path) as im:
         img = im.convert("RGB")
     w, h = img.size
@@ -51,11 +38,5 @@ def load_rgb(path: Any, crop: int, train: bool, rng: Optional[np.random.Generato
         if rng.random() < 0.5:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
         return img
-    short = int(crop / 0.875)
-    s = short / min(w, h)
-    nw, nh = max(crop, round(w * s)), max(crop, round(h * s))
-    img = img.resize((nw, nh), Image.BILINEAR)
-    left, top = (nw - crop) // 2, (nh - crop) // 2
-    return img.crop((left, top, left + crop, top + crop))
-
-
+    top, left, bh, bw = center_crop_box(h, w, int(crop / resize_ratio), crop)
+    return img.resize((crop, crop), Image.BILINEAR, box=(left, top, left + bw, top + bh))

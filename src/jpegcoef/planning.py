@@ -2,6 +2,7 @@
 (lossless, :mod:`jpegcoef.transforms`) and fast (one fused gather) ways to cut it."""
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Optional
 
@@ -12,7 +13,7 @@ from .coefficients import Coefficients, Component
 from .convert import sampling_kind, to_420, window_fusable
 from .formats import Format
 
-__all__ = ["MCU", "crop_plan", "dct_crop", "dct_sample"]
+__all__ = ["MCU", "crop_plan", "dct_crop", "dct_sample", "box_window", "box_direct", "cut_box", "mcu_shape"]
 
 MCU = 16  # the 4:2:0 MCU, in pixels
 
@@ -110,3 +111,76 @@ def _mcu_divides_16(c: Coefficients) -> bool:
     return MCU % mh == 0 and MCU % mw == 0
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# Box windows (the resized-crop pipeline): the blocks that cover a pixel box
+# ------------------------------------------------------------------------------------------------
+def mcu_shape(c: Coefficients) -> tuple[int, int]:
+    """``(height, width)`` in pixels of a file's MCU (8x8 for gray)."""
+    if len(c.components) == 1:
+        return 8, 8
+    return 8 * max(comp.sampling[1] for comp in c.components), 8 * max(comp.sampling[0] for comp in c.components)
+
+
+def box_direct(c: Coefficients) -> bool:
+    """Whether the resized-crop pipeline takes ``c``'s components at their own grids: gray, or
+    YCbCr whose luma has the highest sampling factors (4:2:0, 4:4:4, 4:2:2, 4:4:0, 4:1:1, ...).
+    Others (RGB colour space, CMYK, YCCK, exotic samplings) go through :func:`to_420` first."""
+    comps = c.components
+    if len(comps) == 1:
+        return c.colorspace == "gray"
+    if len(comps) != 3 or c.colorspace != "ycbcr":
+        return False
+    return comps[0].sampling == (max(s.sampling[0] for s in comps), max(s.sampling[1] for s in comps))
+
+
+def box_window(box: tuple, mcu: tuple[int, int], height: int, width: int, margin: float = 0.0) -> tuple:
+    """``(top, left, rows, cols)`` in MCUs of ``mcu`` pixels: the whole MCUs covering the pixel
+    ``box`` (top, left, h, w; floats allowed) grown by ``margin`` pixels, inside the image."""
+    top, left, h, w = box
+    out = []
+    for start, size, m, full in ((top, h, mcu[0], height), (left, w, mcu[1], width)):
+        lo = max(0, math.floor((start - margin) / m))
+        hi = min(-(-full // m), math.ceil((start + size + margin) / m))
+        out.append((lo, max(hi - lo, 1)))
+    (t, rows), (lft, cols) = out
+    return t, lft, rows, cols
+
+
+def cut_box(c: Coefficients, box: tuple, margin: float = 0.0) -> dict[str, np.ndarray]:
+    """Host arrays of the resized-crop pipeline: every component's 64 coefficient channels over
+    the MCUs covering ``box`` (+ ``margin``), int16 ``(64, bh, bw)`` at its own grid, plus
+    ``q`` (uint16 ``(3, 64)``), ``box`` (float64 (4,): the box in luma pixels relative to the
+    window), ``valid`` (float64 (2,): the window's pixels inside the image) and ``csub``
+    (float64 (2,): chroma pixels per luma pixel, vertical and horizontal). ``c`` satisfies
+    :func:`box_direct`; it may be cut below the box (``read(max_height=...)``). Gray files get
+    zero chroma (neutral) at half resolution."""
+    mh, mw = mcu_shape(c)
+    t, lft, rows, cols = box_window(box, (mh, mw), c.height, c.width, margin)
+    comps = c.components
+    vmax, hmax = mh // 8, mw // 8
+    out: dict[str, np.ndarray] = {}
+    for key, comp in zip(("y", "cb", "cr"), comps):
+        h, v = (1, 1) if len(comps) == 1 else comp.sampling
+        ch = comp.channels()
+        out[key] = np.ascontiguousarray(ch[:, t * v:(t + rows) * v, lft * h:(lft + cols) * h])
+    if len(comps) == 1:
+        zeros = np.zeros((64, -(-out["y"].shape[1] // 2), -(-out["y"].shape[2] // 2)), np.int16)
+        out["cb"], out["cr"] = zeros, zeros.copy()
+        quant = (comps[0].quant, _ONES, _ONES)
+        csub = (0.5, 0.5)
+    else:
+        quant = tuple(comp.quant for comp in comps)
+        csub = (comps[1].sampling[1] / vmax, comps[1].sampling[0] / hmax)
+        if comps[1].sampling != comps[2].sampling:
+            raise ValueError(f"Cb and Cr sampled differently ({comps[1].sampling}, {comps[2].sampling})")
+    out["q"] = np.concatenate([q.reshape(64) for q in quant]).reshape(3, 64).astype(np.uint16)
+    y0, x0 = t * mh, lft * mw
+    out["box"] = np.array([box[0] - y0, box[1] - x0, box[2], box[3]], np.float64)
+    out["valid"] = np.array([min(c.height - y0, rows * mh), min(c.width - x0, cols * mw)], np.float64)
+    out["csub"] = np.array(csub, np.float64)
+    return out
+
+
+_ONES = np.ones((8, 8), np.uint16)

@@ -15,7 +15,13 @@ if TYPE_CHECKING:
 __all__ = ["BatchRing", "collate", "stack", "stack_parts", "TORCH_DTYPES"]
 
 TORCH_DTYPES = {np.int16: torch.int16, np.uint16: torch.uint16, np.uint8: torch.uint8,
-                 np.float32: torch.float32, np.int64: torch.int64}
+                 np.float32: torch.float32, np.int64: torch.int64, np.float64: torch.float64,
+                 np.bool_: torch.bool}
+
+#: Keys whose per-sample arrays may differ in their last two dimensions (the block windows of
+#: the resized-crop pipeline): they are zero-padded to the batch's largest; each sample's box
+#: says which part is its own.
+RAGGED = frozenset(["y", "cb", "cr"])
 
 
 def stack_parts(samples: Sequence[Mapping[str, np.ndarray]],
@@ -25,16 +31,29 @@ def stack_parts(samples: Sequence[Mapping[str, np.ndarray]],
     if not samples:
         raise ValueError("cannot collate an empty list of samples")
     parts = []
+    ragged = "box" in samples[0]
     for k in samples[0].keys():
         arrs = [s[k] for s in samples]
         shape = arrs[0].shape
         if any(a.shape != shape for a in arrs):
             shapes = {a.shape for a in arrs}
-            raise ValueError(f"samples differ in shape for {k!r}: {sorted(shapes)} (crop them to one size)")
+            if not (ragged and k in RAGGED and len({a.shape[:-2] for a in arrs}) == 1):
+                raise ValueError(f"samples differ in shape for {k!r}: {sorted(shapes)} (crop them to one size)")
+            shape = shape[:-2] + tuple(max(a.shape[d] for a in arrs) for d in (-2, -1))
         parts.append((k, arrs, (len(arrs),) + shape, arrs[0].dtype, None))
     for k, a in (extra or {}).items():
         parts.append((k, None, a.shape, a.dtype, a))
     return parts
+
+
+def write_stacked(view: np.ndarray, arrs: Sequence[np.ndarray]) -> None:
+    """Stack ``arrs`` into ``view``, zero-padding arrays smaller in their last two dimensions."""
+    if all(a.shape == view.shape[1:] for a in arrs):
+        np.stack(arrs, out=view)
+        return
+    view[...] = 0
+    for v, a in zip(view, arrs):
+        v[..., :a.shape[-2], :a.shape[-1]] = a
 
 
 def stack(samples: Sequence[Mapping[str, np.ndarray]],
@@ -45,8 +64,15 @@ def stack(samples: Sequence[Mapping[str, np.ndarray]],
     :func:`jpegcoef.data.collate`, one file descriptor sent to the main process)."""
     parts = stack_parts(samples, extra)
     if get_worker_info() is None:
-        return {k: torch.from_numpy(np.stack(arrs) if arrs is not None else np.ascontiguousarray(a))
-                for k, arrs, _, _, a in parts}
+        out = {}
+        for k, arrs, shape, dtype, a in parts:
+            if arrs is None:
+                out[k] = torch.from_numpy(np.ascontiguousarray(a))
+                continue
+            view = np.empty(shape, dtype)
+            write_stacked(view, arrs)
+            out[k] = torch.from_numpy(view)
+        return out
     offsets, total = [], 0
     for _, _, shape, dtype, _ in parts:
         offsets.append(total)
@@ -59,7 +85,7 @@ def stack(samples: Sequence[Mapping[str, np.ndarray]],
         nbytes = int(np.prod(shape)) * dtype.itemsize
         view = mem[off:off + nbytes].view(dtype).reshape(shape)
         if arrs is not None:
-            np.stack(arrs, out=view)
+            write_stacked(view, arrs)
         else:
             view[...] = a
         out[k] = block[off:off + nbytes].view(TORCH_DTYPES[dtype.type]).view(shape)
@@ -146,7 +172,7 @@ class BatchRing:
         for (_, arrs, shape, dtype, a), (_, off, nbytes, _, _) in zip(parts, layout):
             view = body[off:off + nbytes].view(dtype).reshape(shape)
             if arrs is not None:
-                np.stack(arrs, out=view)
+                write_stacked(view, arrs)
             else:
                 view[...] = a
         self._seq += 1
