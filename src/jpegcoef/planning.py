@@ -126,11 +126,12 @@ def mcu_shape(c: Coefficients) -> tuple[int, int]:
 def box_direct(c: Coefficients) -> bool:
     """Whether the resized-crop pipeline takes ``c``'s components at their own grids: gray, or
     YCbCr whose luma has the highest sampling factors (4:2:0, 4:4:4, 4:2:2, 4:4:0, 4:1:1, ...).
-    Others (RGB colour space, CMYK, YCCK, exotic samplings) go through :func:`to_420` first."""
+    Others (RGB colour space, CMYK, YCCK, Cb and Cr sampled differently, luma not the finest)
+    go through :func:`to_420` first."""
     comps = c.components
     if len(comps) == 1:
         return c.colorspace == "gray"
-    if len(comps) != 3 or c.colorspace != "ycbcr":
+    if len(comps) != 3 or c.colorspace != "ycbcr" or comps[1].sampling != comps[2].sampling:
         return False
     return comps[0].sampling == (max(s.sampling[0] for s in comps), max(s.sampling[1] for s in comps))
 
@@ -173,8 +174,6 @@ def cut_box(c: Coefficients, box: tuple, margin: float = 0.0) -> dict[str, np.nd
     else:
         quant = tuple(comp.quant for comp in comps)
         csub = (comps[1].sampling[1] / vmax, comps[1].sampling[0] / hmax)
-        if comps[1].sampling != comps[2].sampling:
-            raise ValueError(f"Cb and Cr sampled differently ({comps[1].sampling}, {comps[2].sampling})")
     out["q"] = np.concatenate([q.reshape(64) for q in quant]).reshape(3, 64).astype(np.uint16)
     y0, x0 = t * mh, lft * mw
     out["box"] = np.array([box[0] - y0, box[1] - x0, box[2], box[3]], np.float64)
