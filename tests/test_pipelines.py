@@ -35,7 +35,7 @@ def _planes(path: str) -> tuple[list[torch.Tensor], list[tuple[int, int]], tuple
 def _device_planes(pipe: Pl.ResizedCrop, hosts: list[dict]) -> ops.Planes:
     """The pipeline's device step up to (not including) the format: dequantised output planes."""
     batch = pipe.format.collate(hosts)
-    steps = ops.DevicePipeline(pipe._device.ops, lambda y, cb, cr: ops.Planes(y, cb, cr))
+    steps = ops.DevicePipeline(pipe._device.source, pipe._device.ops, lambda y, cb, cr: ops.Planes(y, cb, cr))
     return steps(batch)
 
 
@@ -161,14 +161,17 @@ def test_dctnet_input_is_the_format_of_the_planes():
             torch.testing.assert_close(x[:, 16:20], want, rtol=1e-5, atol=1e-4)
 
 
-def test_batches_of_different_windows_are_padded_and_each_sample_is_its_own():
-    """Files of different sizes and layouts in one batch: the padded batch gives each sample
-    the planes it gives alone."""
+def test_batches_of_different_windows_are_packed_and_each_sample_is_its_own():
+    """Files of different sizes and layouts in one batch: the packed batch (groups padded to
+    their largest window on the device) gives each sample the planes it gives alone."""
     paths = [str(DATA / n) for n in ("gen-420-odd-477x355.jpg", "gen-444-odd-477x355.jpg", "gen-gray.jpg",
                                       "gen-17x333.jpg", "pillow-pil_sample_cmyk.jpg", "gen-rgb-colorspace.jpg")]
     pipe = Pl.ResizedCrop(F.get("gueguen"), CROP, train=True)
     hosts = [pipe.host(p, i, {}) for i, p in enumerate(paths)]
     assert len({h["y"].shape for h in hosts}) > 1
+    batch = pipe.format.collate(hosts)
+    assert batch["y"].shape == (sum(h["y"].size for h in hosts),)  # packed: nothing padded
+    pipe._device.source.group = 4  # two groups of different padding
     together = _device_planes(pipe, hosts)
     for i, h in enumerate(hosts):
         alone = _device_planes(pipe, [h])
@@ -185,7 +188,7 @@ def test_loader_with_workers_equals_single_process(tmp_path):
     assert len(a) == len(b) == 4
     for (xa, ya), (xb, yb) in zip(a, b):
         assert torch.equal(ya, yb)
-        for k in ("y", "cb", "cr", "q", "box", "flip"):
+        for k in ("y", "cb", "cr", "y_shape", "cb_shape", "q", "box", "flip"):
             assert torch.equal(xa[k], xb[k]), k
 
 

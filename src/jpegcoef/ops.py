@@ -10,13 +10,13 @@ aligns chroma and normalises.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 
 from . import augment
 
-__all__ = ["Planes", "Dequantise", "ResizedCrop", "HorizontalFlip", "ColorJitter", "DevicePipeline"]
+__all__ = ["Planes", "ResizedCrop", "HorizontalFlip", "ColorJitter", "DevicePipeline"]
 
 
 @dataclass
@@ -29,43 +29,65 @@ class Planes:
     cr: torch.Tensor
 
 
-class Dequantise:
-    """int16 coefficients times their quantisation tables (``batch["q"]``, ``(N, 3, 64)``)."""
-
-    def __call__(self, batch: Mapping[str, torch.Tensor]) -> Planes:
-        q = batch["q"].to(torch.float32)[:, :, :, None, None]
-        return Planes(*(batch[k].to(torch.float32).mul_(q[:, i]) for i, k in enumerate(("y", "cb", "cr"))))
-
-
 class ResizedCrop:
-    """Each sample's box (``batch["box"]``, luma pixels) resized to ``size`` pixels: Y to
-    ``size/8`` blocks, chroma (its box scaled by ``batch["csub"]``) to ``size/16`` blocks,
-    the 4:2:0 grid of the model input (:func:`jpegcoef.augment.resized_crop`).
+    """The source op: each sample's window of int16 coefficients (packed in ``batch["y"]``,
+    ``["cb"]``, ``["cr"]``, shapes in ``batch["<key>_shape"]``) dequantised (``batch["q"]``) and
+    its box (``batch["box"]``, luma pixels of the window) resized to ``size`` pixels: Y to
+    ``size/8`` blocks, chroma (its box scaled by ``batch["csub"]``) to ``size/16`` blocks, the
+    4:2:0 grid of the model input (:func:`jpegcoef.augment.resized_crop`).
 
-    ``bounded``: the filter may read pixels outside the box, up to the image's edge (resize
-    then crop, the evaluation protocol; ``batch["valid"]`` gives the image's extent in the
-    window); otherwise only the box (crop then resize, RandomResizedCrop)."""
+    Samples are taken in groups of about ``group`` of similar window size, each group padded
+    to its own largest window only (padding costs matrix products, not correctness: each
+    sample's maps read its own box). ``bounded``: the filter may read pixels outside the box,
+    up to the image's edge (resize then crop, the evaluation protocol; ``batch["valid"]`` is
+    the image's extent in the window); otherwise only the box (crop then resize, RRC)."""
 
-    def __init__(self, size: int, *, antialias: bool = True, bounded: bool = False) -> None:
+    def __init__(self, size: int, *, antialias: bool = True, bounded: bool = False, group: int = 16) -> None:
         if size % 16:
             raise ValueError(f"size must be a multiple of 16, got {size}")
-        self.size, self.antialias, self.bounded = size, antialias, bounded
+        self.size, self.antialias, self.bounded, self.group = size, antialias, bounded, group
 
-    def __call__(self, p: Planes, batch: Mapping[str, torch.Tensor]) -> Planes:
-        box = batch["box"].to(p.y.device, torch.float64)
-        csub = batch["csub"].to(p.y.device, torch.float64)
-        cbox = box * torch.cat([csub, csub], 1)
-        yb = cb_b = None
+    def __call__(self, batch: Mapping[str, torch.Tensor]) -> Planes:
+        shapes = {k: batch[k + "_shape"].cpu() for k in ("y", "cb", "cr")}
+        n = shapes["y"].shape[0]
+        dev = batch["y"].device
+        out = [torch.empty((n, 64, self.size // f, self.size // f), dtype=torch.float32, device=dev)
+               for f in (8, 16, 16)]
+        order = torch.argsort(shapes["y"][:, 1] * shapes["y"][:, 2], stable=True)
+        groups = -(-n // self.group)
+        for idx in torch.tensor_split(order, groups):
+            for comp, (k, o) in enumerate(zip(("y", "cb", "cr"), out)):
+                o[idx.to(dev)] = self._resize(batch, shapes[k], idx, k, comp)
+        return Planes(*out)
+
+    def _resize(self, batch: Mapping[str, torch.Tensor], shapes: torch.Tensor, idx: torch.Tensor,
+                key: str, comp: int) -> torch.Tensor:
+        """One component of one group: unpack, dequantise, resize."""
+        flat = batch[key]
+        dev = flat.device
+        sizes = shapes.prod(1)
+        offsets = torch.cumsum(sizes, 0) - sizes
+        hm, wm = int(shapes[idx, 1].max()), int(shapes[idx, 2].max())
+        x = torch.zeros((len(idx), 64, hm, wm), dtype=torch.float32, device=dev)
+        for j, i in enumerate(idx.tolist()):
+            _, h, w = shapes[i].tolist()
+            o = int(offsets[i])
+            x[j, :, :h, :w] = flat[o:o + 64 * h * w].view(64, h, w)
+        ii = idx.to(dev)
+        x.mul_(batch["q"][ii, comp].to(torch.float32)[:, :, None, None])
+        box = batch["box"][ii].to(torch.float64)
+        if comp:
+            csub = batch["csub"][ii].to(torch.float64)
+            box = box * torch.cat([csub, csub], 1)
+        bounds = None
         if self.bounded:
-            valid = batch["valid"].to(p.y.device, torch.float64)
-            zeros = torch.zeros_like(valid)
-            yb = torch.cat([zeros, valid], 1).to(torch.int64)
-            cv = torch.minimum(torch.ceil(valid * csub - 1e-9), torch.tensor(p.cb.shape[2:], device=p.y.device) * 8.0)
-            cb_b = torch.cat([zeros, cv], 1).to(torch.int64)
-        y = augment.resized_crop(p.y, box, self.size // 8, antialias=self.antialias, bounds=yb)
-        cb = augment.resized_crop(p.cb, cbox, self.size // 16, antialias=self.antialias, bounds=cb_b)
-        cr = augment.resized_crop(p.cr, cbox, self.size // 16, antialias=self.antialias, bounds=cb_b)
-        return Planes(y, cb, cr)
+            valid = batch["valid"][ii].to(torch.float64)
+            if comp:
+                valid = torch.minimum(torch.ceil(valid * batch["csub"][ii].to(torch.float64) - 1e-9),
+                                      torch.tensor([8.0 * hm, 8.0 * wm], dtype=torch.float64, device=dev))
+            bounds = torch.cat([torch.zeros_like(valid), valid], 1).to(torch.int64)
+        f = 8 if comp == 0 else 16
+        return augment.resized_crop(x, box, self.size // f, antialias=self.antialias, bounds=bounds)
 
 
 class HorizontalFlip:
@@ -102,15 +124,14 @@ def draw_jitter(rng, strength: Sequence[float]) -> list[float]:
 
 
 class DevicePipeline:
-    """``Dequantise`` then ``ops`` in order, then ``finish(y, cb, cr)`` (the format's
-    ``from_planes``): the whole device step of the resized-crop pipeline."""
+    """``source(batch)`` (e.g. :class:`ResizedCrop`), then ``ops`` in order, then
+    ``finish(y, cb, cr)`` (the format's ``from_planes``): the whole device step."""
 
-    def __init__(self, ops: Sequence[Callable], finish: Callable, dequantise: Optional[Callable] = None) -> None:
-        self.ops, self.finish = list(ops), finish
-        self.dequantise = dequantise or Dequantise()
+    def __init__(self, source: Callable, ops: Sequence[Callable], finish: Callable) -> None:
+        self.source, self.ops, self.finish = source, list(ops), finish
 
     def __call__(self, batch: Mapping[str, torch.Tensor]):
-        p = self.dequantise(batch)
+        p = self.source(batch)
         for op in self.ops:
             p = op(p, batch)
         return self.finish(p.y, p.cb, p.cr)

@@ -143,12 +143,13 @@ class ResizedCrop(Pipeline):
             raise ValueError(f"the DCT formats' crop must be a multiple of 16, got {crop}")
         self.jitter = tuple(jitter) if jitter else None
         self.short_side = int(crop / resize_ratio)
-        steps: list = [ops.ResizedCrop(crop, antialias=antialias, bounded=not train)]
+        steps: list = []
         if train:
             steps.append(ops.HorizontalFlip())
             if self.jitter:
                 steps.append(ops.ColorJitter())
-        self._device = ops.DevicePipeline(steps, format.from_planes)
+        self._device = ops.DevicePipeline(ops.ResizedCrop(crop, antialias=antialias, bounded=not train), steps,
+                                          format.from_planes)
 
     def _box(self, height: int, width: int, rng: Optional[np.random.Generator]) -> tuple:
         if self.train:
@@ -198,11 +199,11 @@ class ResizedCrop(Pipeline):
         return self._device(batch)
 
     def batch_bytes(self, batch_size: int) -> int:
-        """Slot size for windows up to 1.6 x crop pixels square (larger batches take the
-        ordinary path, see :class:`~jpegcoef.ring.BatchRing`)."""
+        """Slot size for batches whose windows average up to 1.6 x crop pixels square (windows
+        are packed; larger batches take the ordinary path, see :class:`~jpegcoef.ring.BatchRing`)."""
         side = -(-int(1.6 * self.crop) // 16) * 2  # luma blocks
-        per = 2 * 64 * side * side + 2 * 2 * 64 * (side // 2 + 1) ** 2 + 2 * 3 * 64 + 8 * 8 + 2 + 16
-        return -(-batch_size * per // 64) * 64 + 8 * 64 + 8 * batch_size
+        per = 2 * 64 * (side * side + 2 * (side // 2 + 1) ** 2) + 2 * 3 * 64 + 8 * 4 + 16 * 3 + 1 + 3 * 24
+        return -(-batch_size * per // 64) * 64 + 16 * 64 + 8 * batch_size
 
 
 def make(format: Format, crop: int, train: bool, augment: Optional[str] = None, *,

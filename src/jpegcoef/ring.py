@@ -18,9 +18,9 @@ TORCH_DTYPES = {np.int16: torch.int16, np.uint16: torch.uint16, np.uint8: torch.
                  np.float32: torch.float32, np.int64: torch.int64, np.float64: torch.float64,
                  np.bool_: torch.bool}
 
-#: Keys whose per-sample arrays may differ in their last two dimensions (the block windows of
-#: the resized-crop pipeline): they are zero-padded to the batch's largest; each sample's box
-#: says which part is its own.
+#: Keys whose per-sample arrays differ in shape (the block windows of the resized-crop pipeline,
+#: whose samples carry a ``box``): they are packed, one flat array per batch (the samples' arrays
+#: one after another, nothing padded) plus ``<key>_shape`` (int64 ``(N, ndim)``).
 RAGGED = frozenset(["y", "cb", "cr"])
 
 
@@ -35,11 +35,14 @@ def stack_parts(samples: Sequence[Mapping[str, np.ndarray]],
     for k in samples[0].keys():
         arrs = [s[k] for s in samples]
         shape = arrs[0].shape
+        if ragged and k in RAGGED:
+            shapes = np.array([a.shape for a in arrs], np.int64)
+            parts.append((k, arrs, (int(sum(a.size for a in arrs)),), arrs[0].dtype, None))
+            parts.append((k + "_shape", None, shapes.shape, shapes.dtype, shapes))
+            continue
         if any(a.shape != shape for a in arrs):
             shapes = {a.shape for a in arrs}
-            if not (ragged and k in RAGGED and len({a.shape[:-2] for a in arrs}) == 1):
-                raise ValueError(f"samples differ in shape for {k!r}: {sorted(shapes)} (crop them to one size)")
-            shape = shape[:-2] + tuple(max(a.shape[d] for a in arrs) for d in (-2, -1))
+            raise ValueError(f"samples differ in shape for {k!r}: {sorted(shapes)} (crop them to one size)")
         parts.append((k, arrs, (len(arrs),) + shape, arrs[0].dtype, None))
     for k, a in (extra or {}).items():
         parts.append((k, None, a.shape, a.dtype, a))
@@ -47,13 +50,14 @@ def stack_parts(samples: Sequence[Mapping[str, np.ndarray]],
 
 
 def write_stacked(view: np.ndarray, arrs: Sequence[np.ndarray]) -> None:
-    """Stack ``arrs`` into ``view``, zero-padding arrays smaller in their last two dimensions."""
-    if all(a.shape == view.shape[1:] for a in arrs):
-        np.stack(arrs, out=view)
+    """Stack ``arrs`` into ``view``; a flat ``view`` gets them packed one after another."""
+    if view.ndim == 1 and arrs[0].ndim != 0:
+        o = 0
+        for a in arrs:
+            view[o:o + a.size].reshape(a.shape)[...] = a
+            o += a.size
         return
-    view[...] = 0
-    for v, a in zip(view, arrs):
-        v[..., :a.shape[-2], :a.shape[-1]] = a
+    np.stack(arrs, out=view)
 
 
 def stack(samples: Sequence[Mapping[str, np.ndarray]],
