@@ -125,7 +125,7 @@ class Format:
     def bytes_per_image(self, batch: Mapping[str, torch.Tensor]) -> int:
         """Host-to-device bytes per image of a collated batch (all its tensors)."""
         tensors = [t for t in batch.values() if isinstance(t, torch.Tensor)]
-        n = tensors[0].shape[0]
+        n = batch["q"].shape[0] if "q" in batch else tensors[0].shape[0]  # packed windows are flat
         return sum(t.numel() * t.element_size() for t in tensors) // n
 
     def __call__(self, samples: Sequence[Union[Coefficients, np.ndarray]]):

@@ -30,8 +30,8 @@ class Planes:
 
 
 class ResizedCrop:
-    """The source op: each sample's window of int16 coefficients (packed in ``batch["y"]``,
-    ``["cb"]``, ``["cr"]``, shapes in ``batch["<key>_shape"]``) dequantised (``batch["q"]``) and
+    """The source op: each sample's window of int16 coefficient blocks ``(bh, bw, 64)`` (packed in
+    ``batch["y"]``, ``["cb"]``, ``["cr"]``, shapes in ``batch["<key>_shape"]``) dequantised (``batch["q"]``) and
     its box (``batch["box"]``, luma pixels of the window) resized to ``size`` pixels: Y to
     ``size/8`` blocks, chroma (its box scaled by ``batch["csub"]``) to ``size/16`` blocks, the
     4:2:0 grid of the model input (:func:`jpegcoef.augment.resized_crop`).
@@ -53,7 +53,7 @@ class ResizedCrop:
         dev = batch["y"].device
         out = [torch.empty((n, 64, self.size // f, self.size // f), dtype=torch.float32, device=dev)
                for f in (8, 16, 16)]
-        order = torch.argsort(shapes["y"][:, 1] * shapes["y"][:, 2], stable=True)
+        order = torch.argsort(shapes["y"][:, 0] * shapes["y"][:, 1], stable=True)
         groups = -(-n // self.group)
         for idx in torch.tensor_split(order, groups):
             for comp, (k, o) in enumerate(zip(("y", "cb", "cr"), out)):
@@ -67,13 +67,14 @@ class ResizedCrop:
         dev = flat.device
         sizes = shapes.prod(1)
         offsets = torch.cumsum(sizes, 0) - sizes
-        hm, wm = int(shapes[idx, 1].max()), int(shapes[idx, 2].max())
-        x = torch.zeros((len(idx), 64, hm, wm), dtype=torch.float32, device=dev)
+        hm, wm = int(shapes[idx, 0].max()), int(shapes[idx, 1].max())
+        blocks = torch.zeros((len(idx), hm, wm, 64), dtype=torch.int16, device=dev)
         for j, i in enumerate(idx.tolist()):
-            _, h, w = shapes[i].tolist()
+            h, w, _ = shapes[i].tolist()
             o = int(offsets[i])
-            x[j, :, :h, :w] = flat[o:o + 64 * h * w].view(64, h, w)
+            blocks[j, :h, :w] = flat[o:o + 64 * h * w].view(h, w, 64)
         ii = idx.to(dev)
+        x = blocks.permute(0, 3, 1, 2).to(torch.float32)  # (n, 64, hm, wm) planes
         x.mul_(batch["q"][ii, comp].to(torch.float32)[:, :, None, None])
         box = batch["box"][ii].to(torch.float64)
         if comp:

@@ -185,7 +185,7 @@ class ResizedCrop(Pipeline):
         box = self._box(height, width, rng)
         bottom = int(np.ceil(box[0] + box[2] + self._margin(box)))
         cut = bottom < height and _crops_first(sampling)
-        c = reader.read(path, max_height=bottom if cut else None, layout="channels")
+        c = reader.read(path, max_height=bottom if cut else None)
         if c.width != width or c.height != (min(height, -(-bottom // mcu_shape(c)[0]) * mcu_shape(c)[0])
                                             if cut else height):
             return box, None

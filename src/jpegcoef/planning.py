@@ -150,8 +150,9 @@ def box_window(box: tuple, mcu: tuple[int, int], height: int, width: int, margin
 
 
 def cut_box(c: Coefficients, box: tuple, margin: float = 0.0) -> dict[str, np.ndarray]:
-    """Host arrays of the resized-crop pipeline: every component's 64 coefficient channels over
-    the MCUs covering ``box`` (+ ``margin``), int16 ``(64, bh, bw)`` at its own grid, plus
+    """Host arrays of the resized-crop pipeline: every component's coefficients over the MCUs
+    covering ``box`` (+ ``margin``), int16 blocks ``(bh, bw, 64)`` at its own grid (the reader's
+    own layout: the cut is a copy of whole rows), plus
     ``q`` (uint16 ``(3, 64)``), ``box`` (float64 (4,): the box in luma pixels relative to the
     window), ``valid`` (float64 (2,): the window's pixels inside the image) and ``csub``
     (float64 (2,): chroma pixels per luma pixel, vertical and horizontal). ``c`` satisfies
@@ -164,10 +165,10 @@ def cut_box(c: Coefficients, box: tuple, margin: float = 0.0) -> dict[str, np.nd
     out: dict[str, np.ndarray] = {}
     for key, comp in zip(("y", "cb", "cr"), comps):
         h, v = (1, 1) if len(comps) == 1 else comp.sampling
-        ch = comp.channels()
-        out[key] = np.ascontiguousarray(ch[:, t * v:(t + rows) * v, lft * h:(lft + cols) * h])
+        a = comp.coefficients[t * v:(t + rows) * v, lft * h:(lft + cols) * h]
+        out[key] = np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], 64)
     if len(comps) == 1:
-        zeros = np.zeros((64, -(-out["y"].shape[1] // 2), -(-out["y"].shape[2] // 2)), np.int16)
+        zeros = np.zeros((-(-out["y"].shape[0] // 2), -(-out["y"].shape[1] // 2), 64), np.int16)
         out["cb"], out["cr"] = zeros, zeros.copy()
         quant = (comps[0].quant, _ONES, _ONES)
         csub = (0.5, 0.5)
