@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "replaces the profile's")
     g.add_argument("--dataset-name", help="name used in result files (default: folder name)")
     g.add_argument("--crop", type=int, help="crop size in pixels (DCT formats: multiple of 16)")
+    g.add_argument("--augment", choices=["rrc", "crop", "rgb-reencode"], default=None,
+                   help="training augmentation of the DCT formats: rrc (default; DCT-domain RandomResizedCrop + "
+                        "flip, evaluation by resize + centre crop), crop (lossless MCU-grid crop + flip, centre "
+                        "crop for evaluation) or rgb-reencode (pixels, RRC, re-encode); rgb always uses pixel RRC")
     g.add_argument("--workers", type=int, help="data-loader worker processes")
     g.add_argument("--on-error", choices=["raise", "skip"], default="skip",
                    help="unreadable files: skip (and report them) or raise (default: skip)")

@@ -227,6 +227,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         return jdata.make_loader(root / split, fmt_name, train=train, crop=size,
                                  batch_size=args.batch_size, workers=args.workers,
                                  seed=args.seed, on_error=args.on_error,
+                                 augment=args.augment if fmt_name != "rgb" else None,
                                  distributed=distributed, **fmt_opts)
 
     train_loader = loader("train", True, crop, info.world_size > 1)
@@ -253,7 +254,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     ckpt_path = Path(args.checkpoint_dir or EXPERIMENTS / "checkpoints") / run_key / "last.pt"
     config = {"variant": variant, "model": model_name, "model_options": model_opts,
               "epochs": args.epochs, "batch_size": args.batch_size, "crop": crop, "lr": lr,
-              "seed": args.seed, "world_size": info.world_size, "dataset": str(root),
+              "augment": train_loader.dataset.augment, "seed": args.seed, "world_size": info.world_size, "dataset": str(root),
               "plan": plan, "gate_lambda": gate_lambda, "gate_lr_scale": gate_lr_scale,
               "input_stats": (fmt_opts.get("stats") or {}).get("source", "shipped")}
     start_epoch, global_step, history, train_time, train_images = 0, 0, [], 0.0, 0
@@ -317,7 +318,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
             step_in_phase = (epoch - phase_start) * steps_per_epoch + i
             cur_lr = schedule.lr_at(step_in_phase, total_steps, max(warmup, 0), lr)
             schedule.set_lr(optimizer, cur_lr)
-            x = evaluate.model_input(fmt, batch, device, channels_last)
+            x = evaluate.model_input(train_loader.dataset.pipeline, batch, device, channels_last)
             labels = labels.to(device, non_blocking=cuda)
             with evaluate.autocast(device, amp):
                 logits = evaluate.call(net, x)
@@ -369,7 +370,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         if args.eval_every and (epoch + 1) % args.eval_every == 0 and epoch + 1 < total_epochs:
             if info.is_main:
                 val = _val_loader_cache(loader, crop)
-                ev = evaluate.evaluate(model, val, fmt, device, amp=amp,
+                ev = evaluate.evaluate(model, val, val.dataset.pipeline, device, amp=amp,
                                        channels_last=channels_last, progress=progress)
                 row.update(val_top1=ev["top1"], val_top5=ev["top5"])
             barrier(info)
@@ -422,14 +423,14 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     t_eval = time.perf_counter()
     val_loader = loader("val", False, crop, False)
     _VAL_CACHE.clear()
-    ev = evaluate.evaluate(model, val_loader, fmt, device, amp=amp, channels_last=channels_last,
+    ev = evaluate.evaluate(model, val_loader, val_loader.dataset.pipeline, device, amp=amp, channels_last=channels_last,
                            progress=progress)
     metrics: dict[str, Any] = {"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]}
     if args.shift_max > 0:
         unit = 1 if fmt_name == "rgb" else 16
         shift_loader = loader("val", False, crop + args.shift_max, False)
         metrics.update({k: v for k, v in evaluate.shift_consistency(
-            model, shift_loader, fmt, device, crop=crop, shift_max=args.shift_max, unit=unit,
+            model, shift_loader, shift_loader.dataset.pipeline, device, crop=crop, shift_max=args.shift_max, unit=unit,
             seed=args.seed, amp=amp, channels_last=channels_last, progress=progress).items()
             if k != "images"})
     gate = None
@@ -441,7 +442,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     if ev["early_exit_rate"] is not None:
         thresholds = sorted(set([round(float(t), 3) for t in np.linspace(0.0, 1.0, 21)]
                                 + [float(bare.threshold)]))
-        sw = evaluate.hilo_sweep(model, val_loader, fmt, device, thresholds, amp=amp,
+        sw = evaluate.hilo_sweep(model, val_loader, val_loader.dataset.pipeline, device, thresholds, amp=amp,
                                  channels_last=channels_last, progress=progress)
         hilo = {"threshold": float(bare.threshold), "early_exit_rate": ev["early_exit_rate"],
                 "avg_macs": ev["avg_macs"], **sw}
@@ -450,11 +451,12 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     # measurements
     t_meas = time.perf_counter()
     first_batch, _ = next(iter(val_loader))
-    one = {k: v[:1] for k, v in first_batch.items()}
+    from jpegcoef.ring import head  # noqa: PLC0415
+    one = head(first_batch, 1)
     saved_thr = getattr(bare, "threshold", None)
     if saved_thr is not None:
         bare.threshold = 2.0  # count the whole network (no early exit)
-    macs_full = measure.count_macs(model, evaluate.model_input(fmt, one, device, channels_last))
+    macs_full = measure.count_macs(model, evaluate.model_input(val_loader.dataset.pipeline, one, device, channels_last))
     if saved_thr is not None:
         bare.threshold = saved_thr
     paper = None
@@ -475,7 +477,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     }
     if not args.no_measure:
         meas["load_average_at_measure"] = [round(v, 2) for v in os.getloadavg()]
-        meas.update(measure.inference_speed(model, fmt, first_batch, device, amp=amp,
+        meas.update(measure.inference_speed(model, val_loader.dataset.pipeline, first_batch, device, amp=amp,
                                             channels_last=channels_last,
                                             seconds=args.measure_seconds))
         meas.update(measure.pipeline_speed(train_loader, seconds=args.measure_seconds))
@@ -501,6 +503,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
                     "skipped": [{"path": k, "error": v} for k, v in sorted(ds_skipped.items())]},
         "schedule": {"epochs": args.epochs, "batch_size": args.batch_size,
                      "world_size": info.world_size, "crop": crop, "lr": lr,
+                     "augment": train_loader.dataset.augment,
                      "momentum": args.momentum, "weight_decay": args.weight_decay,
                      "warmup_epochs": args.warmup_epochs, "label_smoothing": args.label_smoothing,
                      "clip_grad": args.clip_grad, "seed": args.seed,

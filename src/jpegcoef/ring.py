@@ -12,7 +12,7 @@ from torch.utils.data import get_worker_info
 if TYPE_CHECKING:
     from .formats import Format
 
-__all__ = ["BatchRing", "collate", "stack", "stack_parts", "TORCH_DTYPES"]
+__all__ = ["BatchRing", "collate", "stack", "stack_parts", "head", "TORCH_DTYPES"]
 
 TORCH_DTYPES = {np.int16: torch.int16, np.uint16: torch.uint16, np.uint8: torch.uint8,
                  np.float32: torch.float32, np.int64: torch.int64, np.float64: torch.float64,
@@ -58,6 +58,19 @@ def write_stacked(view: np.ndarray, arrs: Sequence[np.ndarray]) -> None:
             o += a.size
         return
     np.stack(arrs, out=view)
+
+
+def head(batch: Mapping[str, Any], n: int) -> dict:
+    """The first ``n`` samples of a collated batch (packed windows included)."""
+    out: dict = {}
+    for k, v in batch.items():
+        if not isinstance(v, torch.Tensor):
+            out[k] = v[:n] if isinstance(v, list) else v
+        elif k in RAGGED and k + "_shape" in batch:
+            out[k] = v[:int(batch[k + "_shape"][:n].prod(1).sum())]
+        else:
+            out[k] = v[:n]
+    return out
 
 
 def stack(samples: Sequence[Mapping[str, np.ndarray]],
