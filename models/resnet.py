@@ -220,7 +220,9 @@ class GueguenNet(Net):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
     def rf_stages(self) -> list[tuple[str, list[nn.Module]]]:
-        groups: list[tuple[str, list[nn.Module]]] = [("luma", [self.luma])] if self.spec.luma else []
+        groups: list[tuple[str, list[nn.Module]]] = []
+        if self.spec.luma:
+            groups.append(("luma", [self.luma]))
         for group in self._groups:
             groups.append((group[0][1], [(self.y_stages if where == "y" else self.trunk)[name]
                                          for where, name in group]))

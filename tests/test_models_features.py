@@ -9,7 +9,16 @@ import torch
 import models
 from models.features import FeatureNet
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread in these tests: with small tensors on a loaded 2-core machine, two
+    threads spin-wait (a 300-step toy training took 46 s instead of 1 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 #: (channels, reduction in input pixels) of every stage feature, from the papers' tables:
 #: ResNet-50 as timm (stem ReLU at 2, then the stages); DCT inputs start at the 8-px block.

@@ -16,7 +16,15 @@ from models.summary import count_macs
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 from harness import variants  # noqa: E402
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread in these tests: with small tensors on a loaded 2-core machine, two
+    threads spin-wait (a 300-step toy training took 46 s instead of 1 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _params(m: torch.nn.Module) -> int:
@@ -28,7 +36,7 @@ def _variant(name: str, **kw):
     return models.create(model, **{**opts, **kw})
 
 
-# -- 3: hilo's baseline -------------------------------------------------------------------------
+# -- 3: hilo's baseline -----------------------------------------------------------------------
 def test_hilo_baseline_is_dct24_at_layer2_stride_2():
     """seeds/004 (004_dd2a292c602d33f8.txt), section 4.1 and table 1: every ResNet-50 compared
     has layer2 at stride 2 ("第二个 layer 的 stride 为 2"); DCT-24 ResNet-50 there is 23.7M
@@ -43,7 +51,7 @@ def test_hilo_baseline_is_dct24_at_layer2_stride_2():
     assert hilo.threshold == 0.85
 
 
-# -- 4: Zhang's anti-aliased ResNet-50 ------------------------------------------------------------
+# -- 4: Zhang's anti-aliased ResNet-50 --------------------------------------------------------
 @pytest.mark.parametrize("variant,kind,size", [("resnet50_blur", BlurPool, 4),
                                                ("resnet50_adaptive", AdaptiveBlurPool, 3)])
 def test_antialiased_resnet50_blurs_after_the_3x3_at_full_resolution(variant, kind, size):
@@ -78,7 +86,7 @@ def test_antialiased_resnet50_counts():
     assert 5.10e9 < count_macs(blur, blur.example_input(1)) < 5.18e9
 
 
-# -- 5: Late-Concat-RFA-Thinner's res3a ------------------------------------------------------------
+# -- 5: Late-Concat-RFA-Thinner's res3a -------------------------------------------------------
 def test_thinner_res3a_has_the_projection_shortcut():
     """uber-research/jpeg2dct, diagrams/ResNet50-Late-Concat-RFA-Thinner.png: res3a is a
     ConvBlock with ``res3a_branch1`` 1x1 (28, 28, 384) -> (28, 28, 384): 384*384 weights + BN
@@ -98,7 +106,7 @@ def test_thinner_res3a_has_the_projection_shortcut():
     assert 0.035 < (m_thin - m_without) / m_thin < 0.045
 
 
-# -- 6: DCTNet's gate -------------------------------------------------------------------------------
+# -- 6: DCTNet's gate -------------------------------------------------------------------------
 def test_gate_penalty_sums_over_channels():
     """Xu et al., CVPR 2020 ("Learning in the Frequency Domain"), the gate's loss
     L = L_acc + lambda * sum_{i=1..C} F(X_i): a sum over the channels (seeds/000 quotes the
@@ -140,7 +148,7 @@ def test_gate_initialisation_is_dctnets():
     assert 0.83 < on.mean().item() < 0.91
 
 
-# -- 7: PASA's softmax --------------------------------------------------------------------------------
+# -- 7: PASA's softmax ------------------------------------------------------------------------
 def _zou_reference(pool: AdaptiveBlurPool, x: torch.Tensor) -> torch.Tensor:
     """The released PASA computation, written out from its description: weights at every
     position (stride 1), one softmax over all group*k*k channels, channel c filtered with
@@ -183,7 +191,7 @@ def test_adaptive_softmax_joint_is_zous_and_the_default():
         models.create("resnet50", antialias="adaptive", aa_softmax="sigmoid")
 
 
-# -- 8: Deconvolution-RFA's BN, the anti-aliased stem -----------------------------------------------------
+# -- 8: Deconvolution-RFA's BN, the anti-aliased stem -----------------------------------------
 def test_deconvolution_rfa_normalises_after_the_concat():
     """DESIGN.md's Gueguen table (from uber-research/jpeg2dct's diagrams): Deconvolution-RFA
     is "Cb, Cr each ConvTranspose(64, 2x2, s2) -> concat 192 -> BN": one BN on the
