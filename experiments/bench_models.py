@@ -37,8 +37,12 @@ DEFAULT_VARIANTS = [
     "resnet50", "resnet50:stride_in=3x3", "upsampling", "upsampling_rfa", "deconvolution_rfa",
     "downsampling", "late_concat", "late_concat_rfa", "late_concat_rfa_thinner", "dctnet",
     "dctnet:layer2_stride=2", "hilo:threshold=0.0", "hilo:threshold=1.1",
+    "mobilenet_v2", "mobilenet_v2_dct",
 ]  # hilo with random weights: threshold 0 = every sample exits, 1.1 = none does
 BASELINE = "resnet50"
+#: The variant each model is also compared with (its paper's baseline), when it was run:
+#: DCTNet's MobileNetV2 against the RGB one; hilo against seeds/004's DCT-24 at layer2 stride 2.
+FAMILY_BASELINE = {"mobilenet_v2_dct": "mobilenet_v2", "hilo": "dctnet:layer2_stride=2"}
 TARGET = ("late_concat_rfa_thinner", 1.77)  # Gueguen et al.: 1.77x faster than ResNet-50
 
 
@@ -179,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
                    "images_per_s": bs / med,
                    "speedup_vs_resnet50": (base / med) if base else None,
                    "macs_ratio_vs_resnet50": (base_macs / b["macs"]) if base_macs else None}
+            fam = FAMILY_BASELINE.get(b["name"])
+            if fam in times and fam != label:
+                row.update({"family_baseline": fam,
+                            "speedup_vs_family_baseline": statistics.median(times[fam]) / med,
+                            "macs_ratio_vs_family_baseline": built[fam]["macs"] / b["macs"]})
             if exits[label]:  # hilo: cost depends on how many samples exit early
                 row["early_exit_fraction"] = statistics.mean(e for e, _ in exits[label])
                 row["macs_per_image_with_exits"] = statistics.mean(m for _, m in exits[label])
@@ -214,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['variant']:<34} {r['batch_size']:>5} {r['params']:>11,} "
               f"{r.get('macs_per_image_with_exits', r['macs_per_image']) / 1e9:>7.3f} "
               f"{r['images_per_s']:>9.2f} {sp:>8} {mr:>10}{extra}")
+    for r in results:
+        if "family_baseline" in r:
+            print(f"{r['variant']} batch {r['batch_size']}: "
+                  f"{r['speedup_vs_family_baseline']:.2f}x {r['family_baseline']} measured, "
+                  f"MACs ratio {r['macs_ratio_vs_family_baseline']:.2f}x")
     name, goal = TARGET
     for r in results:
         if r["variant"] == name and r["speedup_vs_resnet50"]:

@@ -102,7 +102,9 @@ for name in datasets:
 PUBLISHED_MD = """\
 ## Published numbers beside ours
 
-From DESIGN.md (ImageNet unless noted). Ours come from the committed runs: a different,
+From DESIGN.md and the authors' repositories named in each row (ImageNet unless noted);
+"counted here" is this project's architecture count (`python -m models summary`, asserted in
+tests/test_models*.py). Ours come from the committed runs: a different,
 much smaller dataset and schedule, so only the *relative* picture (ranking, speed ratios)
 is meaningful to compare.
 
@@ -110,11 +112,15 @@ is meaningful to compare.
 |---|---|---|
 | ResNet-50 (RGB) | 75.78 / 92.65 | 4.09 GMACs (stride on 3x3), 25.6M params |
 | Late-Concat-RFA | 75.92 / 92.81 | Gueguen et al., via jpeg_deep |
-| Late-Concat-RFA-Thinner | 75.39 / 92.57 | "1.77x faster than ResNet-50 at about the same accuracy" |
-| Deconvolution-RFA | 76.06 / - | |
-| DCTNet DCT-24 | 76.79 / 93.25 | Xu et al. (448 px input) |
+| Late-Concat-RFA-Thinner | 75.39 / 92.57 | "1.77x faster than ResNet-50 at about the same accuracy"; counted here with res3a's 384->384 projection (the authors' diagram): 24.68M params, 2.89 GMACs at 224 px |
+| Deconvolution-RFA | 76.06 / - | BN after the concatenation (192 channels) |
+| DCTNet DCT-24 | 76.79 / 93.25 | Xu et al. (448 px input); counted here: 13.5 GMACs with the released layer2 stride 1 |
 | DCTNet DCT-64 | 77.16 / 93.47 | |
-| high/low split (seeds/004) | 83.22 (mini-ImageNet) | vs 83.59 DCT-24 ResNet-50; 11.88M params, 1.31 GFLOPs avg, 68% early exit |"""
+| MobileNetV2 (RGB) | 71.70 / 90.42 | DCTNet's README; torchvision's architecture, counted here: 3,504,872 params, 0.30 GMACs at 224 px |
+| MobileNetV2 DCT-24 | 72.36 / 90.61 | DCTNet's README, 112x112 per channel (896 px); counted here: 3,503,728 params, 0.29 GMACs |
+| MobileNetV2 DCT-32 | 72.28 / 90.59 | DCTNet's README; counted here: 3,503,944 params, 0.29 GMACs |
+| high/low split (seeds/004) | 83.22 (mini-ImageNet) | vs 83.59 DCT-24 ResNet-50 at layer2 stride 2 (`dctnet24_s2`: 23.7M params, 3.93 GFLOPs); 11.88M params, 1.31 GFLOPs avg, 68% early exit |
+| ResNet-50 anti-aliased (Zhang) | 77.41 / - | adobe/antialiased-cnns README (baseline 76.16); consistency 91.32 vs 89.20; blur after the 3x3, filter size 4; counted here: 5.14 GMACs at 224 px |"""
 
 PUBLISHED = """\
 PUBLISHED = {  # variant -> (top-1 %, top-5 % or None, source)
@@ -126,6 +132,12 @@ PUBLISHED = {  # variant -> (top-1 %, top-5 % or None, source)
     "dctnet24": (76.79, 93.25, "ImageNet (DCT-24)"),
     "dctnet64": (77.16, 93.47, "ImageNet (DCT-64)"),
     "hilo": (83.22, None, "mini-ImageNet"),
+    "dctnet24_s2": (83.59, None, "mini-ImageNet (seeds/004's DCT-24 baseline)"),
+    "mobilenet_v2": (71.702, 90.415, "ImageNet (DCTNet's README)"),
+    "mobilenet_v2_dct": (72.364, 90.606, "ImageNet (DCT-24, DCTNet's README)"),
+    "mobilenet_v2_dct24": (72.364, 90.606, "ImageNet (DCT-24, DCTNet's README)"),
+    "mobilenet_v2_dct32": (72.282, 90.592, "ImageNet (DCT-32, DCTNet's README)"),
+    "resnet50_blur": (77.41, None, "ImageNet (adobe/antialiased-cnns)"),
 }
 for name in datasets:
     rs = {r["variant"]: r for r in runs if r["dataset"]["name"] == name}

@@ -7,18 +7,24 @@
 
 Names: ``resnet50`` (RGB); the Gueguen et al. variants ``upsampling``, ``upsampling_rfa``,
 ``deconvolution_rfa``, ``downsampling``, ``late_concat``, ``late_concat_rfa``,
-``late_concat_rfa_thinner`` (input ``gueguen``); ``dctnet`` (Xu et al., input ``dctnet``) and
-``hilo`` (the high/low-frequency split with early exit, input ``dctnet`` with 24 channels).
+``late_concat_rfa_thinner`` (input ``gueguen``); ``dctnet`` (Xu et al., input ``dctnet``),
+``hilo`` (the high/low-frequency split with early exit, input ``dctnet`` with 24 channels),
+``mobilenet_v2`` (RGB) and ``mobilenet_v2_dct`` (DCTNet's MobileNetV2, input ``dctnet``).
 
-Options every model takes: ``stride_in`` ("1x1" | "3x3": where a bottleneck puts its stride),
-``antialias`` ("none" | "blur" | "adaptive"), ``aa_size`` (blur taps / adaptive kernel, 3),
-``aa_groups`` (adaptive filter groups, 8), ``zero_init_residual`` (False).
+Options every model takes: ``stride_in`` ("1x1" | "3x3": where a bottleneck puts its stride;
+default the family's own, or "3x3" when anti-aliased, as Zhang's network), ``antialias``
+("none" | "blur" | "adaptive"), ``aa_size`` (blur taps, 4 / adaptive kernel, 3),
+``aa_groups`` (adaptive filter groups, 8), ``aa_softmax`` ("joint" over all groups, as Zou's
+code | "group"), ``zero_init_residual`` (False). ``create(name, features_only=True,
+out_indices=...)`` gives the stage outputs instead of the logits (:mod:`models.features`).
 """
 from __future__ import annotations
 
 from .registry import bind, create, info, names, register
 from .dctnet import DCTNet
+from .features import FeatureNet
 from .hilo import HiLo
+from .mobilenet import MobileNetV2, MobileNetV2DCT
 from .resnet import GUEGUEN, GueguenNet, ResNet50
 from .summary import summary
 
@@ -31,7 +37,11 @@ register("dctnet", DCTNet, "dctnet",
          "layer2_stride=1|2, gate=False|True)")
 register("hilo", HiLo, "dctnet",
          "high/low-frequency split: two half-width ResNet-50s on DCT-24 with early exit "
-         "(threshold=0.85)")
+         "(threshold=0.85, layer2_stride=2)")
+register("mobilenet_v2", MobileNetV2, "rgb", "MobileNetV2 on RGB pixels (torchvision's)")
+register("mobilenet_v2_dct", MobileNetV2DCT, "dctnet",
+         "MobileNetV2 on C DCT channels as DCTNet builds it: no stem, 112x112 channels from "
+         "896 px (channels=24|32|48|64|192)")
 
 __all__ = ["create", "names", "info", "register", "summary", "ResNet50", "GueguenNet",
-           "GUEGUEN", "DCTNet", "HiLo"]
+           "GUEGUEN", "DCTNet", "HiLo", "MobileNetV2", "MobileNetV2DCT", "FeatureNet"]

@@ -6,32 +6,44 @@ from typing import Any
 import torch
 from torch import nn
 
+from .features import Feature
 from .layers import STRIDE_IN, AntiAlias
 
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 
 
 class Net(nn.Module):
-    """Base class: input description, example inputs and the receptive-field path.
+    """Base class: input description, example inputs, stage features and the receptive-field
+    path.
 
-    Subclasses set ``input_format`` ('rgb' | 'gueguen' | 'dctnet'), ``input_options`` and
-    ``pixel_size`` (the paper's input size in pixels), and implement :meth:`input_shapes` and
-    :meth:`rf_stages`.
+    Subclasses set ``input_format`` ('rgb' | 'gueguen' | 'dctnet'), ``input_options``,
+    ``pixel_size`` (the paper's input size in pixels), ``native_stride_in`` (where the family's
+    bottlenecks put their stride without anti-aliasing) and ``head_modules`` (the classifier's
+    module paths), and implement :meth:`input_shapes`, :meth:`feature_plan`,
+    :meth:`forward_features` and :meth:`rf_stages`.
+
+    ``stride_in=None`` resolves to ``native_stride_in``, or to "3x3" when anti-aliasing is on:
+    Zhang's network blurs after the 3x3 conv at full resolution (adobe/antialiased-cnns,
+    ``Bottleneck``: conv2 at stride 1, BN, ReLU, BlurPool, conv3), as does Zou's PASA ResNet.
     """
 
     input_format: str = "rgb"
     pixel_size: int = 224
+    native_stride_in: str = "1x1"
+    head_modules: tuple[str, ...] = ("fc",)
 
-    def __init__(self, num_classes: int, stride_in: str, antialias: str, aa_size: int,
-                 aa_groups: int) -> None:
+    def __init__(self, num_classes: int, stride_in: str | None, antialias: str,
+                 aa_size: int | None, aa_groups: int, aa_softmax: str = "joint") -> None:
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        self.aa = AntiAlias(antialias, aa_size, aa_groups, aa_softmax)
+        if stride_in is None:
+            stride_in = "3x3" if self.aa.on else self.native_stride_in
         if stride_in not in STRIDE_IN:
             raise ValueError(f"stride_in must be one of {STRIDE_IN}, got {stride_in!r}")
         self.num_classes = num_classes
         self.stride_in = stride_in
-        self.aa = AntiAlias(antialias, aa_size, aa_groups)
         self.input_options: dict[str, Any] = {}
 
     # -- inputs ---------------------------------------------------------------------------
@@ -66,6 +78,21 @@ class Net(nn.Module):
                 raise ValueError(f"{type(self).__name__} expects floating-point input, "
                                  f"got {t.dtype}")
         return x
+
+    # -- stage features (timm's features_only) ----------------------------------------------
+    def feature_plan(self) -> list[Feature]:
+        """The stage outputs :meth:`forward_features` returns, in order: each one's module
+        path, channels, reduction in input pixels and the modules it is the first to need."""
+        raise NotImplementedError
+
+    def forward_features(self, x: Inputs, last: int | None = None) -> list[torch.Tensor]:
+        """The stage outputs of :meth:`feature_plan` for input ``x``, up to index ``last``
+        (all by default; later stages are not run)."""
+        raise NotImplementedError
+
+    def _last(self, last: int | None) -> int:
+        n = len(self.feature_plan())
+        return n - 1 if last is None else last
 
     # -- receptive field ------------------------------------------------------------------
     def rf_start(self) -> tuple[float, float]:

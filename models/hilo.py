@@ -21,17 +21,19 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from jpegcoef.channels import subset
+
 from .base import Net
-from .dctnet import SUBSETS
-from .layers import STAGE2, STAGE3, STAGE4, STAGE5, init_weights, make_stages
+from .features import Feature, run_chain, stage_features
+from .layers import STAGE2, STAGE3, STAGE4, STAGE5, AntiAlias, init_weights, make_stages
 
 DEFAULT_LOW = {"y": [0, 1, 8, 9], "cb": [0], "cr": [0]}
 
 
 def split_indices(low: dict[str, list[int]], channels: int = 24) -> tuple[list[int], list[int]]:
     """Positions of the ``low`` frequencies inside the ``channels`` subset, and of the rest."""
-    subset = SUBSETS[channels]
-    order = [(comp, f) for comp in ("y", "cb", "cr") for f in subset[comp]]
+    chosen = subset(channels)
+    order = [(comp, f) for comp in ("y", "cb", "cr") for f in chosen[comp]]
     wanted = [(comp, f) for comp in ("y", "cb", "cr") for f in low.get(comp, [])]
     unknown = [w for w in wanted if w not in order]
     if unknown or set(low) - {"y", "cb", "cr"}:
@@ -48,11 +50,11 @@ class _Branch(nn.Module):
     """Residual stages + global pool + classifier of one half-width ResNet-50."""
 
     def __init__(self, in_ch: int, num_classes: int, width: float, layer2_stride: int,
-                 stride_in: str, aa) -> None:
+                 stride_in: str, aa: AntiAlias) -> None:
         super().__init__()
         specs = tuple(s.scaled(width) for s in (STAGE2, STAGE3, STAGE4, STAGE5))
-        specs = (specs[0], replace(specs[1], stride=layer2_stride), *specs[2:])
-        self.stages, out = make_stages(in_ch, specs, stride_in, aa)
+        self.specs = (specs[0], replace(specs[1], stride=layer2_stride), *specs[2:])
+        self.stages, out = make_stages(in_ch, self.specs, stride_in, aa)
         self.fc = nn.Linear(out, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,16 +69,26 @@ def _input_conv(in_ch: int, out_ch: int) -> nn.Sequential:
 
 
 class HiLo(Net):
-    """High/low-frequency split with early exit; input (N, 24, H/8, W/8) (dctnet, 24 channels)."""
+    """High/low-frequency split with early exit; input (N, 24, H/8, W/8) (dctnet, 24 channels).
+
+    ``layer2_stride=2`` is seeds/004's setting ("第二个 layer 的 stride 为 2" for all three
+    models it compares), so its baseline is DCT-24 ResNet-50 at layer2 stride 2 (3.93 GFLOPs),
+    the ``dctnet24_s2`` variant, not DCTNet's released stride 1 (13.5 G).
+    Stage features (``features_only``): the high model's stages, which see all 24 channels
+    (its input conv concatenated with the low model's).
+    """
 
     input_format = "dctnet"
     pixel_size = 448
+    native_stride_in = "3x3"
+    head_modules = ("high.fc", "low")
 
     def __init__(self, num_classes: int = 1000, *, threshold: float = 0.85,
                  low: dict[str, list[int]] | None = None, width: float = 0.5,
-                 layer2_stride: int = 2, stride_in: str = "3x3", antialias: str = "none",
-                 aa_size: int = 3, aa_groups: int = 8, zero_init_residual: bool = False) -> None:
-        super().__init__(num_classes, stride_in, antialias, aa_size, aa_groups)
+                 layer2_stride: int = 2, stride_in: str | None = None, antialias: str = "none",
+                 aa_size: int | None = None, aa_groups: int = 8, aa_softmax: str = "joint",
+                 zero_init_residual: bool = False) -> None:
+        super().__init__(num_classes, stride_in, antialias, aa_size, aa_groups, aa_softmax)
         if layer2_stride not in (1, 2):
             raise ValueError(f"layer2_stride must be 1 or 2, got {layer2_stride!r}")
         self.channels = 24
@@ -88,8 +100,8 @@ class HiLo(Net):
         stem = round(64 * width)
         self.low_in = _input_conv(len(lo), stem)
         self.high_in = _input_conv(len(hi), stem)
-        self.low = _Branch(stem, num_classes, width, layer2_stride, stride_in, self.aa)
-        self.high = _Branch(2 * stem, num_classes, width, layer2_stride, stride_in, self.aa)
+        self.low = _Branch(stem, num_classes, width, layer2_stride, self.stride_in, self.aa)
+        self.high = _Branch(2 * stem, num_classes, width, layer2_stride, self.stride_in, self.aa)
         init_weights(self, zero_init_residual)
         self.last_exit: torch.Tensor | None = None
         self.last_macs: float | None = None
@@ -133,6 +145,17 @@ class HiLo(Net):
         """The high model's logits (all samples)."""
         xl, xh = self.split(x)
         return self.high(torch.cat([self.high_in(xh), self.low_in(xl)], dim=1))
+
+    def feature_plan(self) -> list[Feature]:
+        plan = stage_features("high.stages", self.high.specs, 8)
+        plan[0] = replace(plan[0], needs=("low_in", "high_in") + plan[0].needs)
+        return plan
+
+    def forward_features(self, x: torch.Tensor, last: int | None = None) -> list[torch.Tensor]:
+        self.check_input(x)
+        xl, xh = self.split(x)
+        x = torch.cat([self.high_in(xh), self.low_in(xl)], dim=1)
+        return run_chain(x, list(self.high.stages.values()), self._last(last))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

@@ -20,6 +20,15 @@ from torch import nn
 
 ANTIALIAS = ("none", "blur", "adaptive")
 STRIDE_IN = ("1x1", "3x3")
+#: Filter size when ``aa_size`` is not given: adobe/antialiased-cnns builds its BlurPool
+#: networks with ``filter_size=4``; Zou's released PASA models use k=3 (README: ``-f 3``).
+AA_DEFAULT_SIZE = {"blur": 4, "adaptive": 3, "none": 3}
+#: Where the adaptive filter's softmax normalises its predicted weights (``aa_softmax``):
+#: "joint" = one softmax over all groups x k*k weights at a position (Zou's released code,
+#: MaureenZOU/Adaptive-anti-Aliasing, models_lpf/layers/pasa.py: ``nn.Softmax(dim=1)`` over
+#: the group*k*k channels); "group" = one softmax per group over its k*k taps (each group's
+#: filter is then a low-pass that sums to 1).
+AA_SOFTMAX = ("joint", "group")
 
 
 def same_padding(kernel: int) -> tuple[int, int]:
@@ -91,51 +100,70 @@ class AdaptiveBlurPool(nn.Module):
     """Content-aware anti-aliasing (Zou et al., BMVC 2020, "PASA"; seeds/002).
 
     A kxk conv predicts ``groups * k*k`` weights at every output position; BN, then a softmax
-    over the k*k taps makes each a low-pass filter (positive, sums to 1). The channels are split
-    into ``groups`` groups and each group is filtered with its own predicted kernel, then
+    turns them into filter weights (``softmax``: "joint" over all groups x taps, as Zou's
+    released code; "group" per group over its k*k taps). The channels are split into
+    ``groups`` groups and each group is filtered with its own predicted kernel, then
     subsampled. Filters are only computed at the positions kept by the stride (identical to
     computing everywhere and subsampling, at 1/stride^2 of the cost).
     """
 
-    def __init__(self, channels: int, stride: int = 2, size: int = 3, groups: int = 8) -> None:
+    def __init__(self, channels: int, stride: int = 2, size: int = 3, groups: int = 8,
+                 softmax: str = "joint") -> None:
         super().__init__()
+        if softmax not in AA_SOFTMAX:
+            raise ValueError(f"aa_softmax must be one of {AA_SOFTMAX}, got {softmax!r}")
         groups = math.gcd(channels, max(1, groups))  # groups must divide channels
         self.channels, self.stride, self.kernel_size, self.groups = channels, stride, size, groups
+        self.softmax = softmax
         self.pad = SamePad(size, mode="reflect")
         self.weight_conv = nn.Conv2d(channels, groups * size * size, size, stride, bias=False)
         self.weight_bn = nn.BatchNorm2d(groups * size * size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, _, _ = x.shape
-        k2, g = self.kernel_size ** 2, self.groups
-        xp = self.pad(x)
+    def filter_weights(self, xp: torch.Tensor) -> torch.Tensor:
+        """The predicted filters (N, groups, 1, k*k, Ho, Wo) for the padded input ``xp``."""
+        n, k2, g = xp.shape[0], self.kernel_size ** 2, self.groups
         w = self.weight_bn(self.weight_conv(xp))              # (N, g*k2, Ho, Wo)
         ho, wo = w.shape[-2:]
-        w = w.view(n, g, 1, k2, ho, wo).softmax(dim=3)
+        if self.softmax == "joint":
+            return w.softmax(dim=1).view(n, g, 1, k2, ho, wo)
+        return w.view(n, g, 1, k2, ho, wo).softmax(dim=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, _, _ = x.shape
+        xp = self.pad(x)
+        w = self.filter_weights(xp)
+        ho, wo = w.shape[-2:]
         patches = F.unfold(xp, self.kernel_size, stride=self.stride)   # (N, C*k2, Ho*Wo)
-        patches = patches.view(n, g, c // g, k2, ho, wo)
+        patches = patches.view(n, self.groups, c // self.groups, self.kernel_size ** 2, ho, wo)
         return (patches * w).sum(dim=3).reshape(n, c, ho, wo)
 
     def extra_repr(self) -> str:
-        return f"{self.channels}, stride={self.stride}, size={self.kernel_size}, groups={self.groups}"
+        return (f"{self.channels}, stride={self.stride}, size={self.kernel_size}, "
+                f"groups={self.groups}, softmax={self.softmax}")
 
 
 @dataclass(frozen=True)
 class AntiAlias:
     """How strided layers subsample: ``mode`` in none|blur|adaptive, filter ``size``
-    (BlurPool taps / adaptive kernel) and ``groups`` (adaptive filter groups)."""
+    (BlurPool taps / adaptive kernel; None: :data:`AA_DEFAULT_SIZE` of the mode), ``groups``
+    (adaptive filter groups) and ``softmax`` (adaptive: :data:`AA_SOFTMAX`)."""
 
     mode: str = "none"
-    size: int = 3
+    size: int | None = None
     groups: int = 8
+    softmax: str = "joint"
 
     def __post_init__(self) -> None:
         if self.mode not in ANTIALIAS:
             raise ValueError(f"antialias must be one of {ANTIALIAS}, got {self.mode!r}")
+        if self.size is None:
+            object.__setattr__(self, "size", AA_DEFAULT_SIZE[self.mode])
         if not isinstance(self.size, int) or self.size < 2:
             raise ValueError(f"aa_size must be an int >= 2, got {self.size!r}")
         if not isinstance(self.groups, int) or self.groups < 1:
             raise ValueError(f"aa_groups must be an int >= 1, got {self.groups!r}")
+        if self.softmax not in AA_SOFTMAX:
+            raise ValueError(f"aa_softmax must be one of {AA_SOFTMAX}, got {self.softmax!r}")
 
     @property
     def on(self) -> bool:
@@ -146,7 +174,7 @@ class AntiAlias:
         if self.mode == "blur":
             return BlurPool(channels, stride, self.size)
         if self.mode == "adaptive":
-            return AdaptiveBlurPool(channels, stride, self.size, self.groups)
+            return AdaptiveBlurPool(channels, stride, self.size, self.groups, self.softmax)
         raise ValueError("antialias='none' has no pooling layer")
 
 
@@ -163,14 +191,18 @@ def strided_conv(in_ch: int, out_ch: int, kernel: int, stride: int, aa: AntiAlia
 class Bottleneck(nn.Module):
     """ResNet bottleneck: 1x1 (in->mid), kxk (mid->mid), 1x1 (mid->out), each with BN; ReLU
     after the first two and after the residual sum. A projection shortcut (1x1 conv + BN) is
-    used whenever the shape changes (Keras' ConvBlock), identity otherwise (IdentityBlock).
+    used whenever the shape changes or ``project`` is set (Keras' ConvBlock, which projects
+    even when the shape is kept), identity otherwise (IdentityBlock).
+
+    Anti-aliased (``aa.on``): the strided conv runs at stride 1, then BN, ReLU and the AA pool
+    subsample (Zhang; adobe/antialiased-cnns puts it after the 3x3, i.e. ``stride_in="3x3"``).
 
     ``self.body`` holds the main branch in execution order; the receptive-field walk in
     :mod:`models.summary` follows it (the shortcut never widens the receptive field).
     """
 
     def __init__(self, in_ch: int, mid: int, out: int, stride: int = 1, kernel: int = 3,
-                 stride_in: str = "1x1", aa: AntiAlias = NO_AA) -> None:
+                 stride_in: str = "1x1", aa: AntiAlias = NO_AA, project: bool = False) -> None:
         super().__init__()
         if stride_in not in STRIDE_IN:
             raise ValueError(f"stride_in must be one of {STRIDE_IN}, got {stride_in!r}")
@@ -185,7 +217,7 @@ class Bottleneck(nn.Module):
                 if aa.on and s > 1:  # Zhang: conv at stride 1, ReLU, then blur-subsample
                     layers.append((f"aa{i}", aa.pool(cout, s)))
         self.body = nn.Sequential(OrderedDict(layers))
-        if in_ch != out or stride != 1:
+        if project or in_ch != out or stride != 1:
             short: list[tuple[str, nn.Module]] = []
             if aa.on and stride > 1:  # BlurPool then 1x1 conv
                 short.append(("aa", aa.pool(in_ch, stride)))
@@ -204,7 +236,8 @@ class Bottleneck(nn.Module):
 @dataclass(frozen=True)
 class StageSpec:
     """One stage: ``blocks`` bottlenecks of widths [mid, mid, out]; the first has ``stride``;
-    ``kernels`` gives each block's middle kernel (the last entry repeats)."""
+    ``kernels`` gives each block's middle kernel (the last entry repeats); ``project_first``:
+    the first block is a ConvBlock (projection shortcut) even where its shape is kept."""
 
     name: str
     mid: int
@@ -212,6 +245,7 @@ class StageSpec:
     blocks: int
     stride: int = 1
     kernels: tuple[int, ...] = (3,)
+    project_first: bool = False
 
     def kernel(self, i: int) -> int:
         return self.kernels[min(i, len(self.kernels) - 1)]
@@ -227,7 +261,8 @@ def make_stage(in_ch: int, spec: StageSpec, stride_in: str = "1x1",
     blocks = []
     for i in range(spec.blocks):
         blocks.append(Bottleneck(in_ch if i == 0 else spec.out, spec.mid, spec.out,
-                                 spec.stride if i == 0 else 1, spec.kernel(i), stride_in, aa))
+                                 spec.stride if i == 0 else 1, spec.kernel(i), stride_in, aa,
+                                 project=spec.project_first and i == 0))
     return nn.Sequential(*blocks)
 
 

@@ -1,11 +1,15 @@
-"""Name -> builder registry (as timm's ``create_model``): ``create``, ``names``, ``info``."""
+"""Name -> builder registry (as timm's ``create_model``): ``create``, ``names``, ``info``.
+
+Each entry carries the input format its model reads (``info(name).input_format``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from torch import nn
+
+from .features import FeatureNet
 
 
 @dataclass(frozen=True)
@@ -43,16 +47,26 @@ def info(name: str) -> Entry:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(_REGISTRY)}") from None
 
 
-def create(name: str, num_classes: int = 1000, **options: Any) -> nn.Module:
+def create(name: str, num_classes: int = 1000, *, features_only: bool = False,
+           out_indices: Sequence[int] | None = None, **options: Any) -> nn.Module:
     """Build model ``name`` with ``num_classes`` outputs; ``options`` are the variant's
-    keyword options (e.g. ``stride_in``, ``antialias``, ``channels``)."""
+    keyword options (e.g. ``stride_in``, ``antialias``, ``channels``).
+
+    ``features_only=True`` (timm's convention) returns a :class:`models.features.FeatureNet`
+    instead: its forward gives the list of stage outputs ``out_indices`` (default: all) and
+    ``.feature_info`` their channels and reduction in input pixels."""
     entry = info(name)
+    if out_indices is not None and not features_only:
+        raise ValueError(f"{name}: out_indices needs features_only=True")
     kwargs = {**entry.defaults, **options}
     try:
         model = entry.builder(num_classes=num_classes, **kwargs)
     except TypeError as e:  # unknown option names
         raise TypeError(f"{name}: {e}") from None
     model.model_name = name
+    if features_only:
+        model = FeatureNet(model, out_indices)
+        model.model_name = name
     return model
 
 

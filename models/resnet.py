@@ -13,43 +13,59 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Inputs, Net
+from .features import Feature, run_chain, stage_features
 from .layers import (RFA, STAGE2, STAGE3, STAGE4, STAGE5, StageSpec, init_weights,
                      make_stages, strided_conv)
 
 
 class ResNet50(Net):
-    """ResNet-50 on RGB (N, 3, H, W): conv7/2 -> maxpool/2 -> stages 2-5 -> avgpool -> fc."""
+    """ResNet-50 on RGB (N, 3, H, W): conv7/2 -> maxpool/2 -> stages 2-5 -> avgpool -> fc.
+
+    Anti-aliased (``antialias`` blur|adaptive), the stem's max-pool is the one of
+    adobe/antialiased-cnns (``resnet.py``, ``pool_only=True``): MaxPool(k=2, s=1) without
+    padding, then the AA pool at stride 2 (Zou's PASA ResNet uses the same stem).
+    """
 
     input_format = "rgb"
     pixel_size = 224
 
-    def __init__(self, num_classes: int = 1000, *, stride_in: str = "1x1",
-                 antialias: str = "none", aa_size: int = 3, aa_groups: int = 8,
-                 width: float = 1.0, zero_init_residual: bool = False) -> None:
-        super().__init__(num_classes, stride_in, antialias, aa_size, aa_groups)
+    def __init__(self, num_classes: int = 1000, *, stride_in: str | None = None,
+                 antialias: str = "none", aa_size: int | None = None, aa_groups: int = 8,
+                 aa_softmax: str = "joint", width: float = 1.0,
+                 zero_init_residual: bool = False) -> None:
+        super().__init__(num_classes, stride_in, antialias, aa_size, aa_groups, aa_softmax)
         stem_width = round(64 * width)
         pool: nn.Module = nn.MaxPool2d(3, 2, padding=1)
         if self.aa.on:  # Zhang: max at stride 1, then anti-aliased subsampling
-            pool = nn.Sequential(nn.MaxPool2d(3, 1, padding=1), self.aa.pool(stem_width, 2))
+            pool = nn.Sequential(nn.MaxPool2d(2, 1), self.aa.pool(stem_width, 2))
         self.stem = nn.Sequential(nn.Conv2d(3, stem_width, 7, 2, padding=3, bias=False),
                                   nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True), pool)
-        specs = tuple(s.scaled(width) for s in (STAGE2, STAGE3, STAGE4, STAGE5))
-        self.stages, out = make_stages(stem_width, specs, stride_in, self.aa)
+        self.specs = tuple(s.scaled(width) for s in (STAGE2, STAGE3, STAGE4, STAGE5))
+        self.stages, out = make_stages(stem_width, self.specs, self.stride_in, self.aa)
         self.fc = nn.Linear(out, num_classes)
         init_weights(self, zero_init_residual)
 
     def input_shapes(self, batch_size: int, size: int) -> list[tuple[int, ...]]:
         return [(batch_size, 3, size, size)]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        x = self._stages(self.stem(x))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+    def feature_plan(self) -> list[Feature]:
+        """timm's ResNet features: the stem's ReLU (reduction 2), then each stage."""
+        stem = Feature("stem.2", self.stem[0].out_channels, 2)
+        stages = stage_features("stages", self.specs, 4)
+        stages[0] = replace(stages[0], needs=("stem.3",) + stages[0].needs)
+        return [stem] + stages
 
-    def _stages(self, x: torch.Tensor) -> torch.Tensor:
-        for stage in self.stages.values():
-            x = stage(x)
-        return x
+    def forward_features(self, x: torch.Tensor, last: int | None = None) -> list[torch.Tensor]:
+        self.check_input(x)
+        last = self._last(last)
+        x = self.stem[:3](x)
+        if last == 0:
+            return [x]
+        return [x] + run_chain(self.stem[3:](x), list(self.stages.values()), last - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)[-1]
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
     def rf_stages(self) -> list[tuple[str, list[nn.Module]]]:
         return [("stem", [self.stem])] + [(k, [v]) for k, v in self.stages.items()]
@@ -63,6 +79,8 @@ class GueguenSpec:
     chroma: None, "upsample" (nearest x2) or "deconv" (ConvTranspose(64, 2x2, s2) per Cb, Cr)
     y, cbcr: stages run on each path before the concatenation (Late-Concat variants)
     trunk:  stages run on the concatenation
+    bn:     "inputs" (BN on the Y and on the Cb/Cr input) or "concat" (one BN after the
+            concatenation, DESIGN.md's "-> concat 192 -> BN"; needs no luma conv or Y stages)
     """
 
     trunk: tuple[StageSpec, ...]
@@ -72,6 +90,7 @@ class GueguenSpec:
     cbcr: tuple[StageSpec, ...] = ()
     luma_width: int = 256
     deconv_width: int = 64
+    bn: str = "inputs"
 
 
 _S3_S1 = replace(STAGE3, stride=1)
@@ -84,38 +103,49 @@ _RFA_AFTER = (RFA, _S3_S1, STAGE4, STAGE5)
 GUEGUEN: dict[str, GueguenSpec] = {
     "upsampling": GueguenSpec(chroma="upsample", trunk=(_S3_S1, STAGE4, STAGE5)),
     "upsampling_rfa": GueguenSpec(chroma="upsample", trunk=_RFA_AFTER),
-    "deconvolution_rfa": GueguenSpec(chroma="deconv", trunk=_RFA_AFTER),
+    # BN after the concat of Y and the two deconvolved chroma maps (DESIGN.md's table; issue 12)
+    "deconvolution_rfa": GueguenSpec(chroma="deconv", trunk=_RFA_AFTER, bn="concat"),
     "downsampling": GueguenSpec(luma="conv", trunk=(RFA, _S3_S1, _S4_S1, STAGE5)),
     "late_concat": GueguenSpec(y=(_S3_S1, _S4_CB), cbcr=(_CBCR_CB,), trunk=(_S4_REST, STAGE5)),
     "late_concat_rfa": GueguenSpec(y=(RFA, _S3_S1, _S4_CB), cbcr=(_CBCR_CB,),
                                    trunk=(_S4_REST, STAGE5)),
+    # res3a is a ConvBlock with a 1x1 384->384 projection shortcut (res3a_branch1 in
+    # uber-research/jpeg2dct diagrams/ResNet50-Late-Concat-RFA-Thinner.png)
     "late_concat_rfa_thinner": GueguenSpec(
         y=(StageSpec("rfa", 96, 384, 3, 1, kernels=(1, 2, 3)),
-           StageSpec("stage3", 96, 384, 4, 1),
+           StageSpec("stage3", 96, 384, 4, 1, project_first=True),
            StageSpec("stage4", 192, 768, 1, 2)),
         cbcr=(StageSpec("cbcr", 128, 256, 1, 1, kernels=(1,)),),
         trunk=(_S4_REST, STAGE5)),
 }
+BN_PLACES = ("inputs", "concat")
 
 
 class GueguenNet(Net):
     """A Gueguen et al. network on ``(y (N,64,H/8,W/8), cbcr (N,128,H/16,W/16))``.
 
-    Both inputs are batch-normalised first (the paper feeds dequantised coefficients straight
-    to BN); then the luma/chroma transforms of the spec, the per-path stages, the channel
-    concatenation, the trunk stages, global average pooling and the classifier.
+    The inputs are batch-normalised (the paper feeds dequantised coefficients straight to BN;
+    ``spec.bn`` says where); then the luma/chroma transforms of the spec, the per-path stages,
+    the channel concatenation, the trunk stages, global average pooling and the classifier.
+    Stage features: the Y-path stages, then the trunk's (a stage that spans the concatenation,
+    Late-Concat's stage4, is one feature: its output after the trunk part).
     """
 
     input_format = "gueguen"
     pixel_size = 224
 
-    def __init__(self, spec: GueguenSpec, num_classes: int = 1000, *, stride_in: str = "1x1",
-                 antialias: str = "none", aa_size: int = 3, aa_groups: int = 8,
+    def __init__(self, spec: GueguenSpec, num_classes: int = 1000, *,
+                 stride_in: str | None = None, antialias: str = "none",
+                 aa_size: int | None = None, aa_groups: int = 8, aa_softmax: str = "joint",
                  zero_init_residual: bool = False) -> None:
-        super().__init__(num_classes, stride_in, antialias, aa_size, aa_groups)
+        super().__init__(num_classes, stride_in, antialias, aa_size, aa_groups, aa_softmax)
+        if spec.bn not in BN_PLACES or (spec.bn == "concat" and (spec.luma or spec.y)):
+            raise ValueError(f"GueguenSpec.bn must be one of {BN_PLACES} ('concat' only "
+                             f"without a luma conv or Y stages), got {spec.bn!r}")
         self.spec = spec
-        self.bn_y, self.bn_cbcr = nn.BatchNorm2d(64), nn.BatchNorm2d(128)
         y_ch, c_ch = 64, 128
+        if spec.bn == "inputs":
+            self.bn_y, self.bn_cbcr = nn.BatchNorm2d(64), nn.BatchNorm2d(128)
         self.luma: nn.Module = nn.Identity()
         if spec.luma == "conv":
             self.luma = strided_conv(64, spec.luma_width, 2, 2, self.aa)
@@ -127,10 +157,13 @@ class GueguenNet(Net):
             self.chroma = nn.ConvTranspose2d(128, 2 * spec.deconv_width, 2, 2, groups=2,
                                              bias=False)
             c_ch = 2 * spec.deconv_width
-        self.y_stages, y_ch = make_stages(y_ch, spec.y, stride_in, self.aa)
-        self.cbcr_stages, c_ch = make_stages(c_ch, spec.cbcr, stride_in, self.aa)
-        self.trunk, out = make_stages(y_ch + c_ch, spec.trunk, stride_in, self.aa)
+        self.y_stages, y_ch = make_stages(y_ch, spec.y, self.stride_in, self.aa)
+        self.cbcr_stages, c_ch = make_stages(c_ch, spec.cbcr, self.stride_in, self.aa)
+        if spec.bn == "concat":
+            self.bn_concat = nn.BatchNorm2d(y_ch + c_ch)
+        self.trunk, out = make_stages(y_ch + c_ch, spec.trunk, self.stride_in, self.aa)
         self.fc = nn.Linear(out, num_classes)
+        self._groups = _stage_groups(spec)
         init_weights(self, zero_init_residual)
 
     def input_shapes(self, batch_size: int, size: int) -> list[tuple[int, ...]]:
@@ -139,15 +172,38 @@ class GueguenNet(Net):
                              f"got {size}")
         return [(batch_size, 64, size // 8, size // 8), (batch_size, 128, size // 16, size // 16)]
 
-    def forward(self, x: Inputs, cbcr: torch.Tensor | None = None) -> torch.Tensor:
-        if cbcr is not None:
-            x = (x, cbcr)
-        self.check_input(x)
-        y, c = x
-        y = self.luma(self.bn_y(y))
-        c = self.chroma(self.bn_cbcr(c))
-        for stage in self.y_stages.values():
-            y = stage(y)
+    def feature_plan(self) -> list[Feature]:
+        reduction = 8 * (2 if self.spec.luma == "conv" else 1)
+        specs = {("y", s.name): s for s in self.spec.y}
+        specs.update({("trunk", s.name): s for s in self.spec.trunk})
+        plan, merged = [], False
+        for group in self._groups:
+            needs = []
+            for where, name in group:
+                if where == "trunk" and not merged:
+                    needs += ["bn_cbcr", "chroma", "cbcr_stages", "bn_concat"]
+                    merged = True
+                needs.append(f"{'y_stages' if where == 'y' else 'trunk'}.{name}")
+                reduction *= specs[(where, name)].stride
+            out = specs[group[-1]].out
+            plan.append(Feature(needs[-1], out, reduction, tuple(needs)))
+        return plan
+
+    def forward_features(self, x: Inputs, last: int | None = None) -> list[torch.Tensor]:
+        y, c = self.check_input(x)
+        y = self.luma(self.bn_y(y) if self.spec.bn == "inputs" else y)
+        out, merged = [], False
+        for group in self._groups[:self._last(last) + 1]:
+            for where, name in group:
+                if where == "trunk" and not merged:
+                    y, merged = self._merge(y, c), True
+                y = (self.y_stages if where == "y" else self.trunk)[name](y)
+            out.append(y)
+        return out
+
+    def _merge(self, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Chroma transform and stages, then the channel concatenation (and its BN)."""
+        c = self.chroma(self.bn_cbcr(c) if self.spec.bn == "inputs" else c)
         for stage in self.cbcr_stages.values():
             c = stage(c)
         if y.shape[-2:] != c.shape[-2:]:
@@ -155,17 +211,31 @@ class GueguenNet(Net):
                              f"{tuple(c.shape[-2:])}): the input Y grid must be exactly twice "
                              f"the Cb/Cr grid")
         x = torch.cat([y, c], dim=1)
-        for stage in self.trunk.values():
-            x = stage(x)
+        return self.bn_concat(x) if self.spec.bn == "concat" else x
+
+    def forward(self, x: Inputs, cbcr: torch.Tensor | None = None) -> torch.Tensor:
+        if cbcr is not None:
+            x = (x, cbcr)
+        x = self.forward_features(x)[-1]
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
     def rf_stages(self) -> list[tuple[str, list[nn.Module]]]:
         groups: list[tuple[str, list[nn.Module]]] = []
         if self.spec.luma:
             groups.append(("luma", [self.luma]))
-        for name, stage in list(self.y_stages.items()) + list(self.trunk.items()):
-            if groups and groups[-1][0] == name:  # Late-Concat: stage4 spans the concat
-                groups[-1][1].append(stage)
-            else:
-                groups.append((name, [stage]))
+        for group in self._groups:
+            groups.append((group[0][1], [(self.y_stages if where == "y" else self.trunk)[name]
+                                         for where, name in group]))
         return groups
+
+
+def _stage_groups(spec: GueguenSpec) -> list[list[tuple[str, str]]]:
+    """The Y-path then trunk stages as ("y" | "trunk", name), consecutive equal names (a stage
+    that spans the concatenation) grouped."""
+    groups: list[list[tuple[str, str]]] = []
+    for where, stage in [("y", s) for s in spec.y] + [("trunk", s) for s in spec.trunk]:
+        if groups and groups[-1][-1][1] == stage.name:
+            groups[-1].append((where, stage.name))
+        else:
+            groups.append([(where, stage.name)])
+    return groups

@@ -119,19 +119,26 @@ def test_synthetic_profile_leaves_every_variant_a_2x2_last_stage():
     from harness import config, train
     import models
     from models.layers import Bottleneck
+    from models.mobilenet import InvertedResidual
+    # mobilenet_v2_dct (DCTNet's, made for a 112x112 grid from 896 px) halves the 8x8
+    # grid four times: its last four stages run on 1x1 maps at this crop. Known; the
+    # profile has no setting that avoids it (asserted below so a fix shows up here).
+    too_small = {"mobilenet_v2_dct"}
     args = config.fill_defaults(config.build_parser().parse_args(["--variant", "all"]))
     for variant in variants.ALL:
         name, opts = train.model_options(args, variant, models.names())
         model = models.create(name, num_classes=10, **opts).eval()
         sizes = []
         for m in model.modules():
-            if isinstance(m, Bottleneck):
+            if isinstance(m, (Bottleneck, InvertedResidual)):
                 m.register_forward_hook(lambda m, a, out: sizes.append(tuple(out.shape[-2:])))
         if hasattr(model, "threshold"):
             model.threshold = 2.0  # run both of hilo's models
         with torch.no_grad():
             evaluate.call(model, model.example_input(2, size=args.crop))
-        assert sizes and min(min(s) for s in sizes) >= 2, (variant, opts, sizes[-1])
+        assert sizes, variant
+        assert (min(min(s) for s in sizes) >= 2) == (variant not in too_small), \
+            (variant, opts, sizes[-1])
     name, opts = train.model_options(args, "hilo", models.names())
     assert opts["layer2_stride"] == 1
     args = config.fill_defaults(config.build_parser().parse_args(
