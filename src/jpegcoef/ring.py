@@ -2,15 +2,12 @@
 workers (one block per batch), and the :class:`BatchRing` of reusable shared-memory slots."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
-
-if TYPE_CHECKING:
-    from .formats import Format
 
 __all__ = ["BatchRing", "collate", "stack", "stack_parts", "head", "TORCH_DTYPES"]
 
@@ -110,7 +107,7 @@ def stack(samples: Sequence[Mapping[str, np.ndarray]],
 
 
 
-def collate(samples: Sequence[tuple], format: "Format", ring: Optional["BatchRing"] = None) -> tuple:
+def collate(samples: Sequence[tuple], format: Any, ring: Optional["BatchRing"] = None) -> tuple:
     """Stack the good samples with ``format.collate``; failed ones (host None) only add metadata.
 
     In a DataLoader worker the inputs and labels are views of one shared-memory block, so one
