@@ -135,53 +135,58 @@ def to_420(c: Coefficients, src: Any = None) -> tuple[Coefficients, str]:
         if sampling_kind(out) != "420":
             raise ValueError(f"re-encoding a {kind} JPEG gave {sampling_kind(out)}, expected 4:2:0")
         return out, kind
-    my, mx = -(-c.height // 16), -(-c.width // 16)
-    samp = [comp.sampling for comp in c.components] if len(c.components) > 1 else [(1, 1)]
-    hmax, vmax = max(h for h, _ in samp), max(v for _, v in samp)
-
-    def full_res(i: int, target: float) -> np.ndarray:
-        """Component i dequantised and resampled to ``target`` x full resolution."""
-        comp = c.components[i]
-        h, v = samp[i]
-        a = comp.dequantize()  # float32
-        a = resample_axis(a, 0, target / (v / vmax))
-        return resample_axis(a, 1, target / (h / hmax))
-
     if kind == "gray":
-        y = c.components[0]
-        ya = _fit(y.coefficients, 2 * my, 2 * mx)
-        comps = [Component(ya, y.quant, (2, 2), y.blocks)]
-        zeros = np.zeros((my, mx, 8, 8), np.int16)
-        cblocks = (-(-c.height // 16), -(-c.width // 16))
-        comps += [Component(zeros, _ONES, (1, 1), cblocks), Component(zeros.copy(), _ONES, (1, 1), cblocks)]
-        return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings)), kind
+        return _gray_to_420(c), kind
     if len(c.components) != 3:
         raise ValueError(f"cannot convert a {len(c.components)}-component {c.colorspace} JPEG to YCbCr")
-    if kind == "rgb":
-        r, g, b = (full_res(i, 1.0) for i in range(3))
+    return _colour_to_420(c, kind), kind
+
+
+def _gray_to_420(c: Coefficients) -> Coefficients:
+    """Y as is (on whole 16-pixel MCUs), Cb = Cr = 0 (exactly neutral chroma)."""
+    my, mx = -(-c.height // 16), -(-c.width // 16)
+    y = c.components[0]
+    comps = [Component(_fit(y.coefficients, 2 * my, 2 * mx), y.quant, (2, 2), y.blocks)]
+    zeros = np.zeros((my, mx, 8, 8), np.int16)
+    comps += [Component(zeros, _ONES, (1, 1), (my, mx)), Component(zeros.copy(), _ONES, (1, 1), (my, mx))]
+    return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings))
+
+
+def _full_res(c: Coefficients, i: int, target: float) -> np.ndarray:
+    """Component ``i`` dequantised and resampled to ``target`` x full resolution (float32)."""
+    samp = [comp.sampling for comp in c.components]
+    hmax, vmax = max(h for h, _ in samp), max(v for _, v in samp)
+    h, v = samp[i]
+    a = resample_axis(c.components[i].dequantize(), 0, target / (v / vmax))
+    return resample_axis(a, 1, target / (h / hmax))
+
+
+def _colour_to_420(c: Coefficients, kind: str) -> Coefficients:
+    """Three-component YCbCr (any sampling) or RGB colour space to 4:2:0 YCbCr."""
+    my, mx = -(-c.height // 16), -(-c.width // 16)
+    samp = [comp.sampling for comp in c.components]
+    hmax, vmax = max(h for h, _ in samp), max(v for _, v in samp)
+    if kind == "rgb":  # the JFIF matrix is linear and its level shift cancels
+        r, g, b = (_full_res(c, i, 1.0) for i in range(3))
         ya = 0.299 * r + 0.587 * g + 0.114 * b
         cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b
         cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b
         y = Component(_to_int16(_fit(ya, 2 * my, 2 * mx)), _ONES, (2, 2))
         chroma = [resample_axis(resample_axis(p, 0, 0.5), 1, 0.5) for p in (cb, cr)]
-    else:
+    elif samp[0] == (hmax, vmax):
         y0 = c.components[0]
-        if samp[0] == (hmax, vmax):
-            y = Component(_fit(y0.coefficients, 2 * my, 2 * mx), y0.quant, (2, 2))
-            if window_fusable(c):  # chroma 1x or 2x per axis: exact, as Format.host_window does
-                hb, wb = -(-c.height // 8), -(-c.width // 8)
-                y.blocks = (hb, wb)
-                cblocks = (-(-c.height // 16), -(-c.width // 16))
-                comps = [y] + [Component(_chroma_to_420(comp, 2 * s[1] // vmax, 2 * s[0] // hmax, my, mx),
-                                         _ONES, (1, 1), cblocks) for comp, s in zip(c.components[1:], samp[1:])]
-                return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings)), kind
-        else:
-            y = Component(_to_int16(_fit(full_res(0, 1.0), 2 * my, 2 * mx)), _ONES, (2, 2))
-        chroma = [full_res(i, 0.5) for i in (1, 2)]
-    hb, wb = -(-c.height // 8), -(-c.width // 8)
-    y.blocks = (hb, wb)
-    cblocks = (-(-c.height // 16), -(-c.width // 16))
-    comps = [y] + [Component(_to_int16(_fit(a, my, mx)), _ONES, (1, 1), cblocks) for a in chroma]
-    return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings)), kind
+        y = Component(_fit(y0.coefficients, 2 * my, 2 * mx), y0.quant, (2, 2))
+        if window_fusable(c):  # chroma 1x or 2x per axis: exact, as Format.host_window does
+            y.blocks = (-(-c.height // 8), -(-c.width // 8))
+            comps = [y] + [Component(_chroma_to_420(comp, 2 * s[1] // vmax, 2 * s[0] // hmax, my, mx),
+                                     _ONES, (1, 1), (my, mx)) for comp, s in zip(c.components[1:], samp[1:])]
+            return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings))
+        chroma = [_full_res(c, i, 0.5) for i in (1, 2)]
+    else:
+        y = Component(_to_int16(_fit(_full_res(c, 0, 1.0), 2 * my, 2 * mx)), _ONES, (2, 2))
+        chroma = [_full_res(c, i, 0.5) for i in (1, 2)]
+    y.blocks = (-(-c.height // 8), -(-c.width // 8))
+    comps = [y] + [Component(_to_int16(_fit(a, my, mx)), _ONES, (1, 1), (my, mx)) for a in chroma]
+    return c.replace(components=comps, colorspace="ycbcr", warnings=list(c.warnings))
 
 
