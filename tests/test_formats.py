@@ -197,7 +197,7 @@ def _batch(fmt, n=2, size=32, seed=0):
 
 def test_dctnet_repeat_values_and_bytes():
     stats = {"mean": np.linspace(-5, 5, 192).tolist(), "std": np.linspace(1, 3, 192).tolist()}
-    fmt = F.get("dctnet", channels=24, stats=stats)
+    fmt = F.get("dctnet", channels=24, upsample="repeat", stats=stats)
     cs, batch = _batch(fmt)
     assert batch["y"].dtype == torch.int16 and tuple(batch["y"].shape) == (2, 16, 4, 4)
     assert tuple(batch["cb"].shape) == (2, 4, 2, 2)

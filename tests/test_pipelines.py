@@ -144,7 +144,7 @@ def test_dctnet_input_is_the_format_of_the_planes():
     """The model input = DCTFormat.from_planes of the device planes (channel selection, chroma
     alignment, normalisation) -- for both chroma alignments."""
     path = str(DATA / "gen-420-odd-477x355.jpg")
-    for upsample in ("repeat", "dct"):
+    for upsample in ("repeat", "dct", "bilinear"):
         fmt = F.get("dctnet", channels=24, upsample=upsample)
         pipe = Pl.ResizedCrop(fmt, CROP, train=True)
         hosts = [pipe.host(path, s, {}) for s in range(3)]
@@ -216,3 +216,24 @@ def test_bad_augment_names_and_crops_are_refused():
         Pl.make(F.get("rgb"), 64, True, "crop")
     with pytest.raises(ValueError, match="multiple of 16"):
         Pl.make(F.get("gueguen"), 56, True)
+
+
+def test_dctnet_bilinear_chroma_matches_libjpeg_full_resolution_chroma():
+    """Issue 12 fix 2 (DCTNet, Xu et al. 2020, calmevtime/DCTNet: the DCT of the decoded image's
+    full-resolution chroma): the default ``upsample="bilinear"`` equals the DCT of libjpeg's
+    fancy-upsampled Cb/Cr (jpegcoef.decode(..., "ycbcr")) up to its integer rounding, far
+    closer than block repetition."""
+    path = str(DATA / "gen-420-odd-477x355.jpg")
+    c = jpegcoef.read(path)
+    full = jpegcoef.decode(path, "ycbcr").astype(np.float32) - 128.0  # (H, W, 3) libjpeg's decode
+    hb, wb = (c.height // 16) * 2, (c.width // 16) * 2
+    ref = A.block_dct(torch.from_numpy(np.ascontiguousarray(full[:8 * hb, :8 * wb, 1]))[None])  # Cb
+    cb = torch.from_numpy(c.cb.dequantize()).permute(2, 3, 0, 1).reshape(1, 64, *c.cb.shape[:2]).contiguous()
+    ours = A.upsample_chroma(cb)[..., 1:hb - 1, 1:wb - 1]  # interior blocks (libjpeg edge rules differ)
+    ref = ref[..., 1:hb - 1, 1:wb - 1]
+    rep = cb.repeat_interleave(2, 2).repeat_interleave(2, 3)[..., 1:hb - 1, 1:wb - 1]
+    for k in (1, 8, 9):  # low AC frequencies, where the alignments differ
+        corr = float(torch.corrcoef(torch.stack([ours[0, k].flatten(), ref[0, k].flatten()]))[0, 1])
+        corr_rep = float(torch.corrcoef(torch.stack([rep[0, k].flatten(), ref[0, k].flatten()]))[0, 1])
+        assert corr > 0.97 and corr > corr_rep + 0.1, (k, corr, corr_rep)
+    assert F.get("dctnet", channels=24).upsample == "bilinear"

@@ -18,22 +18,24 @@ Formats (``get(name, **options)``):
   ordered ``[Y | Cb | Cr]``. The channel subset is selected on the host (a gather that also
   shrinks the transfer). Chroma is brought to the luma grid by ``upsample=``:
 
-  - ``"repeat"`` (default): each chroma block is repeated 2x2 (nearest-block upsampling, as
-    jpeg2dct and Gueguen et al.'s "upsampling" variant do). Only the selected chroma channels
-    cross to the device.
-  - ``"dct"``: the exact 8x8 DCT of the chroma plane upsampled 2x by pixel replication
-    (libjpeg's plain upsampling), computed in the DCT domain by a fixed 64 -> 4x64 linear map
-    and a pixel shuffle (closest to DCTNet, which took the DCT of a full-resolution chroma
-    plane). Every output coefficient depends on all 64 input coefficients, so all 64 chroma
+  - ``"bilinear"`` (default): the 8x8 DCT of the chroma plane upsampled 2x bilinearly
+    (:func:`jpegcoef.augment.upsample_chroma`), which is what libjpeg's "fancy" upsampling does
+    in its interior: DCTNet took the DCT of the full-resolution chroma of a decoded image, and
+    this is the closest (issue 12 fix 2; tested against libjpeg's decode). All 64 chroma
+    frequencies cross to the device (every output coefficient depends on all of them).
+  - ``"dct"``: the exact DCT of the chroma plane upsampled 2x by pixel replication (libjpeg's
+    plain upsampling): a fixed 64 -> 4x64 linear map and a pixel shuffle; all 64 chroma
     channels cross to the device.
+  - ``"repeat"``: each chroma block is repeated 2x2 (nearest-block upsampling, as jpeg2dct and
+    Gueguen et al.'s "upsampling" variant do); only the selected chroma channels cross.
 
 * ``rgb`` -> ``(N, 3, H, W)`` float32, ``(x/255 - mean) / std`` with the ImageNet constants.
 
 Normalisation (``gueguen``, ``dctnet``): per-channel mean/std of dequantised coefficients, 192
 channels ``[Y 0-63 | Cb 64-127 | Cr 128-191]``, from a JSON written by ``jpegcoef stats DIR``
 (``stats=path`` or a dict); by default the statistics shipped in :mod:`jpegcoef._default_stats`.
-The chroma statistics are those of the 4:2:0 chroma grid; with ``upsample="dct"`` they are an
-approximation (the DC of an upsampled block has the same distribution, its AC spread is lower).
+The chroma statistics are those of the 4:2:0 chroma grid; with ``upsample="bilinear"`` or
+``"dct"`` they are an approximation (the DC of an upsampled block has the same distribution, its AC spread is lower).
 
 Inputs that are not 4:2:0 YCbCr are converted by :func:`to_420` first (see there).
 """
@@ -49,6 +51,7 @@ import numpy as np
 import torch
 
 from .channels import SUBSETS
+from . import augment
 from .dctmaps import downsample_exact, upsample_matrix
 from .coefficients import Coefficients, Component
 from .convert import _ONES, _FUSABLE, _to_int16, sampling_kind, to_420, window_fusable
@@ -335,8 +338,9 @@ class Gueguen(DCTFormat):
 class DCTNet(DCTFormat):
     """``dctnet`` -> ``(N, C, H/8, W/8)`` ordered ``[Y | Cb | Cr]`` (DCTNet's static subsets,
     ``channels=24|32|48|64|192``); chroma brought to the luma grid by ``upsample``
-    (``"repeat"``: each chroma block repeated 2x2; ``"dct"``: the exact DCT of the 2x
-    pixel-replicated chroma plane, which needs all 64 chroma frequencies on the device)."""
+    (``"bilinear"``: the DCT of the 2x bilinearly upsampled chroma plane, DCTNet's
+    full-resolution chroma; ``"dct"``: of the 2x pixel-replicated plane; ``"repeat"``: each
+    chroma block repeated 2x2; the first two need all 64 chroma frequencies on the device)."""
 
     kind = "dctnet"
 
@@ -355,7 +359,7 @@ class DCTNet(DCTFormat):
 
     @property
     def host_c_index(self) -> tuple:
-        return tuple(range(64)) if self.upsample == "dct" else self.c_index
+        return self.c_index if self.upsample == "repeat" else tuple(range(64))
 
     def _device_extras(self, device: torch.device) -> dict[str, torch.Tensor]:
         if self.upsample != "dct":
@@ -373,8 +377,12 @@ class DCTNet(DCTFormat):
         """Dequantised chroma (all 64 frequencies for ``"dct"``, the kept ones for ``"repeat"``)
         upsampled, normalised and written after the luma channels of ``out``."""
         cc, n = len(self.c_index), out.shape[0]
-        if self.upsample == "dct":
-            up = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(torch.cat([cbd, crd]), b["up"]), 2)
+        if self.upsample != "repeat":
+            both = torch.cat([cbd, crd])
+            if self.upsample == "bilinear":  # DCTNet's full-resolution chroma (libjpeg's fancy upsampling)
+                up = augment.upsample_chroma(both.contiguous())
+            else:
+                up = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(both, b["up"]), 2)
             cbu, cru = up[:, b["c_sel"]].chunk(2)
             self._norm(cbu, (1.0 / b["cb_std"])[None, :, None, None], b["cb_shift"], out[:, cy:cy + cc])
             self._norm(cru, (1.0 / b["cr_std"])[None, :, None, None], b["cr_shift"], out[:, cy + cc:])
@@ -394,7 +402,7 @@ class DCTNet(DCTFormat):
         return self._chroma(cbd, crd, b, self._out(yo), yo.shape[1])
 
     def _assemble_planes(self, yo, cb, cr, b):
-        if self.upsample != "dct":
+        if self.upsample == "repeat":
             cb, cr = cb[:, b["c_sel"]], cr[:, b["c_sel"]]
         return self._chroma(cb, cr, b, self._out(yo), yo.shape[1])
 
@@ -458,19 +466,22 @@ def _take(comp: Component, index: tuple) -> np.ndarray:
     return np.ascontiguousarray(comp.coefficients[:, :, r, c].transpose(2, 0, 1))
 
 
+UPSAMPLE = ("bilinear", "dct", "repeat")
+
+
 def names() -> list[str]:
     """The format names :func:`get` accepts."""
     return ["gueguen", "dctnet", "rgb"]
 
 
-def get(name: str, *, channels: Optional[int] = None, upsample: str = "repeat",
+def get(name: str, *, channels: Optional[int] = None, upsample: str = "bilinear",
         stats: Union[None, str, os.PathLike, Mapping] = None, **unknown) -> Format:
     """Build a :class:`Format`.
 
     Args:
         name: ``'gueguen' | 'dctnet' | 'rgb'``.
         channels: ``dctnet`` only: 24, 32, 48, 64 or 192 (default 192).
-        upsample: ``dctnet`` only: ``'repeat'`` (default) or ``'dct'`` (see the module docs).
+        upsample: ``dctnet`` only: ``'bilinear'`` (default), ``'dct'`` or ``'repeat'`` (module docs).
         stats: DCT formats: a stats JSON path or dict (``jpegcoef stats``); default shipped stats.
     """
     if unknown:
@@ -487,6 +498,6 @@ def get(name: str, *, channels: Optional[int] = None, upsample: str = "repeat",
     channels = 192 if channels is None else channels
     if channels not in SUBSETS:
         raise ValueError(f"dctnet channels must be one of {sorted(SUBSETS)}, got {channels!r}")
-    if upsample not in ("repeat", "dct"):
-        raise ValueError(f"upsample must be 'repeat' or 'dct', got {upsample!r}")
+    if upsample not in UPSAMPLE:
+        raise ValueError(f"upsample must be one of {UPSAMPLE}, got {upsample!r}")
     return DCTNet(channels, upsample, mean, std)
