@@ -137,9 +137,13 @@ class PeerWorker:
 def summarise(info: dict, rounds: list[dict]) -> dict:
     """Medians over rounds beside the setup facts."""
     med = {k: statistics.median(r[k] for r in rounds)
-           for k in ("images_per_s", "images_per_cpu_s", "cores")}
+           for k in ("images_per_s", "images_per_cpu_s", "cores", "images_per_cpu_s_host_only")
+           if k in rounds[0]}
+    extra = ({"images_per_cpu_s_host_only": round(med["images_per_cpu_s_host_only"], 1)}
+             if "images_per_cpu_s_host_only" in med else {})
     return {"images_per_s": round(med["images_per_s"], 1),
-            "images_per_cpu_s": round(med["images_per_cpu_s"], 1), "cores": round(med["cores"], 2),
+            "images_per_cpu_s": round(med["images_per_cpu_s"], 1), **extra,
+            "cores": round(med["cores"], 2),
             "rounds_wall": [round(r["images_per_s"], 1) for r in rounds],
             "rounds_cpu": [round(r["images_per_cpu_s"], 1) for r in rounds],
             "images_timed": sum(r["images"] for r in rounds),
@@ -168,6 +172,43 @@ def run_dali(files, batch_size: int = 32, threads: int = 1, rounds: int = 3, min
     return run_peer("dali", files, batch_size, threads, rounds, min_cpu, **options)
 
 
+class JpegcoefRow:
+    """A jpegcoef pipeline of experiments/bench_pipeline.py (``PIPELINES``), in this process,
+    measured as that benchmark does, for a side-by-side reference: threads 1 = the loader in
+    the main process (workers=0), threads N > 1 = N DataLoader worker processes."""
+
+    def __init__(self, name: str, files: list[Path], batch_size: int, threads: int, crop: int):
+        import importlib.util
+        import torch
+        spec = importlib.util.spec_from_file_location("bench_pipeline", HERE.parent / "bench_pipeline.py")
+        self.bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.bench)
+        if name not in self.bench.PIPELINES:
+            raise ValueError(f"unknown jpegcoef pipeline {name!r} (bench_pipeline.PIPELINES: "
+                             f"{', '.join(self.bench.PIPELINES)})")
+        torch.set_num_threads(1)
+        opts = dict(self.bench.PIPELINES[name])
+        fmt = opts.pop("format")
+        workers = 0 if threads == 1 else threads
+        self.loader = self.bench.D.make_loader(files, fmt, train=True, crop=crop, batch_size=batch_size,
+                                               workers=workers, seed=0, on_error="skip", **opts)
+        self.bench.epoch(self.loader)  # warm-up
+        self.info = {"workers": workers, "steps": f"jpegcoef.data.make_loader({fmt}, {opts}, "
+                     "train=True) + format.device on the CPU",
+                     "versions": {"jpegcoef": getattr(self.bench.jpegcoef, "__version__", "?"),
+                                  "libjpeg_turbo": self.bench.jpegcoef.reader.libjpeg_version(),
+                                  "torch": torch.__version__}}
+
+    def round(self, min_cpu: float = 2.0) -> dict:
+        n, wall, cpu, dev = self.bench.measure(self.loader, min_cpu)
+        return {"images": n, "wall_s": wall, "cpu_s": cpu, "images_per_s": n / wall,
+                "images_per_cpu_s": n / cpu, "cores": cpu / wall,
+                "images_per_cpu_s_host_only": n / max(cpu - dev, 1e-9)}
+
+    def close(self) -> None:
+        del self.loader
+
+
 def list_jpegs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in JPEG_SUFFIXES)
 
@@ -183,9 +224,12 @@ def _cpu_model() -> str:
 
 
 def measure(rows: list[str], files: list[Path], threads: int, args, cache_dir: Path) -> dict:
-    """Start every row's worker at this thread count, then interleaved rounds; row -> result."""
+    """Start every row's worker at this thread count (and the jpegcoef reference rows), then
+    interleaved rounds; row -> result."""
     workers, results = {}, {}
     try:
+        for name in args.reference:
+            workers[f"jpegcoef-{name}"] = JpegcoefRow(name, files, args.batch, threads, args.crop)
         for row in rows:
             peer, options = ROWS[row]
             if peer == "ffcv":
@@ -210,6 +254,31 @@ def measure(rows: list[str], files: list[Path], threads: int, args, cache_dir: P
     return results
 
 
+def ratios(results: dict) -> dict:
+    """Per thread count: each jpegcoef reference row's images per CPU-second over the fastest
+    peer's (with the device step; and host only, the device step left to the accelerator)."""
+    out = {}
+    for t, per in results.items():
+        peers = {r: v["images_per_cpu_s"] for r, v in per.items()
+                 if v.get("status") == "ok" and not r.startswith("jpegcoef-")}
+        if not peers:
+            continue
+        best = max(peers, key=peers.get)
+        out[str(t)] = {"fastest_peer": best, **{
+            r: {"with_device_step": round(v["images_per_cpu_s"] / peers[best], 2),
+                "host_only": round(v["images_per_cpu_s_host_only"] / peers[best], 2)}
+            for r, v in per.items() if r.startswith("jpegcoef-") and v.get("status") == "ok"}}
+    return out
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", required=True, type=Path)
@@ -219,6 +288,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--min-cpu", type=float, default=2.0)
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    ap.add_argument("--reference", nargs="*", default=[], metavar="PIPELINE",
+                    help="also run these jpegcoef pipelines of experiments/bench_pipeline.py "
+                         "(e.g. rgb dct24), interleaved with the peers")
     ap.add_argument("--limit", type=int, help="use at most this many files")
     ap.add_argument("--out", type=Path, default=HERE.parent / "results")
     args = ap.parse_args(argv)
@@ -230,6 +302,7 @@ def main(argv=None) -> int:
     cache_dir = Path(tempfile.mkdtemp(prefix="jpegcoef-beton-"))
     try:
         results = {t: measure(args.rows, files, t, args, cache_dir) for t in args.threads}
+        jpegcoef_ratios = ratios(results)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
     load_after = os.getloadavg()
@@ -238,7 +311,7 @@ def main(argv=None) -> int:
     report = {
         "benchmark": "pipeline-peers",
         "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
-        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": _commit(),
         "corpus": str(args.corpus), "files": len(files), "crop": args.crop, "batch": args.batch,
         "rounds": args.rounds, "min_cpu_s_per_round": args.min_cpu,
         "transform": "decode, RandomResizedCrop(scale 0.08-1, ratio 3/4-4/3), horizontal flip p=0.5, "
@@ -248,12 +321,18 @@ def main(argv=None) -> int:
                     "loadavg_before": [round(v, 2) for v in load_before],
                     "loadavg_after": [round(v, 2) for v in load_after]},
         "results": rows,
+        "jpegcoef_over_fastest_peer_per_core": jpegcoef_ratios,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = args.out / f"pipeline-peers-{args.corpus.name}-{stamp}.json"
     path.write_text(json.dumps(report, indent=1) + "\n")
     print_table(report)
+    for t, per in report["jpegcoef_over_fastest_peer_per_core"].items():
+        for row, v in per.items():
+            if row != "fastest_peer":
+                print(f"threads={t}: {row} / {per['fastest_peer']} per core: {v['with_device_step']}x "
+                      f"(host only {v['host_only']}x)")
     print(f"wrote {path}")
     return 0
 
@@ -271,6 +350,8 @@ def print_table(report: dict) -> None:
         conv = r.get("conversion_s")
         note = (f"{r['image_bytes'] / 1e6:.1f} MB of JPEG in the .beton, conversion {conv:.1f} s"
                 if conv else "")
+        if "images_per_cpu_s_host_only" in r:
+            note = f"{r['images_per_cpu_s_host_only']:.1f} img/CPU-s without the device step"
         print(f"{r['pipeline']:20s}{r['threads']:8d}{r['images_per_s']:10.1f}"
               f"{r['images_per_cpu_s']:11.1f}{r['cores']:7.2f}  {note}")
 
