@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"README.md {'updated' if changed else 'already up to date'}", file=sys.stderr)
         return 0
 
-    import models  # noqa: PLC0415  (after sys.path set-up)
+    from jpegcoef import models  # noqa: PLC0415  (after sys.path set-up)
 
     available = models.names()
     if args.list:

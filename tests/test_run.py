@@ -104,7 +104,7 @@ def test_warmup_cosine_schedule():
 
 def test_hilo_steps_each_run_the_whole_schedule():
     from harness import train
-    import models
+    from jpegcoef import models
     hilo, plain = models.create("hilo", num_classes=3), models.create("dctnet", num_classes=3)
     assert train.phases(plain, 2) == [(0, 2)]
     assert train.phases(hilo, 2) == [(1, 2), (2, 2)]            # seeds/004: two full runs
@@ -117,8 +117,8 @@ def test_synthetic_profile_leaves_every_variant_a_2x2_last_stage():
     layer2 stride 2 (meant for 448 px, a 56x56 grid) ended on 1x1 maps here and trained to
     below chance; the profile gives it layer2_stride=1 (DCTNet's grid)."""
     from harness import config, train
-    import models
-    from models.layers import Bottleneck
+    from jpegcoef import models
+    from jpegcoef.models.layers import Bottleneck
     args = config.fill_defaults(config.build_parser().parse_args(["--variant", "all"]))
     for variant in variants.ALL:
         name, opts = train.model_options(args, variant, models.names())
@@ -146,7 +146,7 @@ def test_hilo_step2_changes_nothing_the_high_model_uses():
     """Training step 2 (low stages + classifier) with the harness's optimiser (momentum and
     weight decay carried over from step 1) must leave the low input conv -- weights *and* BN
     statistics -- and the whole high model bit-identical."""
-    import models
+    from jpegcoef import models
     torch.manual_seed(0)
     model = models.create("hilo", num_classes=3, layer2_stride=1)
     opt = schedule.make_optimizer(model, 0.1, 0.9, 1e-2)
@@ -178,7 +178,7 @@ def test_hilo_step2_changes_nothing_the_high_model_uses():
 
 
 def test_optimizer_lr_scale_groups():
-    import models
+    from jpegcoef import models
     model = models.create("dctnet", channels=24, gate=True, num_classes=3)
     plain = schedule.make_optimizer(model, 0.1, 0.9, 1e-4)
     assert len(plain.param_groups) == 2 and all("lr_scale" not in g for g in plain.param_groups)

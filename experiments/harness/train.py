@@ -194,7 +194,7 @@ def phase_of(plan: list[tuple[int, int]], epoch: int) -> tuple[int, int, int]:
 def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                 device: torch.device) -> dict[str, Any] | None:
     """Train, evaluate and measure ``variant``; rank 0 writes and returns the results dict."""
-    import models  # noqa: PLC0415
+    from jpegcoef import models  # noqa: PLC0415
     from jpegcoef import data as jdata  # noqa: PLC0415
     from jpegcoef import formats  # noqa: PLC0415
 
@@ -416,7 +416,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
             train_loader, device, crop, amp, channels_last, lr, gate_lambda, plan, history,
             train_time, train_images, compute_time, compute_images, info, root, dataset_name,
             num_classes, t_data, t_start) -> dict[str, Any]:
-    import models  # noqa: PLC0415
+    from jpegcoef import models  # noqa: PLC0415
 
     progress = not args.no_progress
     t_eval = time.perf_counter()
