@@ -75,6 +75,54 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 1 if r["failed"] else 0
 
 
+def _load_classifier(path: str, device: str):
+    import torch  # noqa: PLC0415
+
+    from . import inference  # noqa: PLC0415
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"--device {device}: expected cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: CUDA is not available; use --device cpu")
+    try:
+        return inference.load(path, device=dev)
+    except ValueError as e:  # not a jpegcoef checkpoint
+        raise UserError(str(e)) from None
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    clf = _load_classifier(args.checkpoint, args.device)
+    rows = clf.predict(args.files, top_k=args.top_k, batch_size=args.batch_size,
+                       short_side=args.short_side)
+    for r in rows:
+        if args.json:
+            print(json.dumps({"file": r["file"], "top": [{"class": c, "probability": p} for c, p in r["top"]]}
+                             if "top" in r else r))
+        elif "top" in r:
+            print(f"{r['file']}: " + ", ".join(f"{c} {100 * p:.1f}%" for c, p in r["top"]))
+    failed = {r["file"]: r["error"] for r in rows if "error" in r}
+    if failed:
+        console.print_warning(f"{PROG} predict", console.skipped_summary(failed, len(rows), 5))
+    return 1 if failed else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from . import inference  # noqa: PLC0415
+
+    clf = _load_classifier(args.checkpoint, "cpu")
+    try:
+        path = inference.export(clf, args.output, example_files=args.example or None)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    names = ", ".join(inference.input_names(clf.format))
+    print(f"{PROG} export: {args.checkpoint} -> {path} (torch.export; inputs {names}; load with "
+          f"jpegcoef.inference.load_exported)")
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         v = int(text)
@@ -129,6 +177,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway when stderr is not a terminal)")
     s.set_defaults(func=_cmd_prepare)
+
+    s = _add_parser(sub, "predict", "classify JPEG files with a trained checkpoint of "
+                                    "experiments/run.py (model.pt or last.pt): top-k classes")
+    s.add_argument("checkpoint")
+    s.add_argument("files", nargs="+", metavar="FILE")
+    s.add_argument("-k", "--top-k", type=_positive, default=5)
+    s.add_argument("--json", action="store_true", help="one JSON object per file")
+    s.add_argument("--short-side", type=_positive, default=None,
+                   help="re-encode each file to this short side first (default: the training "
+                        "images' 'jpegcoef prepare' setting recorded in the checkpoint, if any)")
+    s.add_argument("-b", "--batch-size", type=_positive, default=32)
+    s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    s.set_defaults(func=_cmd_predict)
+
+    s = _add_parser(sub, "export", "write a trained checkpoint as a torch.export program (.pt2) "
+                                   "that takes the host tensors (int16 coefficients + uint16 tables, "
+                                   "or uint8 pixels) and returns logits")
+    s.add_argument("checkpoint")
+    s.add_argument("output", help="the .pt2 file to write")
+    s.add_argument("--example", nargs="+", metavar="FILE",
+                   help="JPEG files for the example input (default: zeros of the crop's shape)")
+    s.set_defaults(func=_cmd_export)
     return p
 
 
