@@ -74,14 +74,19 @@ def run(prog: str, main: Callable[[], Optional[int]], stderr: Optional[TextIO] =
         _quiet_stdout()
         return 1
     except UserError as e:
-        print(f"{prog}: error: {e}", file=err)
+        print(f"{prog}: error: {_flat(str(e))}", file=err)
         return e.status
     except DATA_ERRORS as e:
-        print(f"{prog}: error: {_describe(e)}", file=err)
+        print(f"{prog}: error: {_flat(_describe(e))}", file=err)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=err)
         return 130
+
+
+def _flat(text: str) -> str:
+    """One line: a message that spans lines (a library's report) has them joined."""
+    return " ".join(text.split())
 
 
 def _describe(e: BaseException) -> str:

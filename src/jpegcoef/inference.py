@@ -183,7 +183,8 @@ def load(path: PathLike, device: Union[str, torch.device] = "cpu") -> Classifier
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - a damaged or foreign file
-        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first})") from None
     rec = _record_of(state, path)
     model = models.create(rec["model"], num_classes=len(rec["classes"]), **rec["model_options"])
     model.load_state_dict(state["model"])
