@@ -166,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     errors are one line on stderr (jpegcoef.console), never a traceback."""
     from jpegcoef import console  # noqa: PLC0415
 
-    return console.run(config.PROG, lambda: _main(argv))
+    try:
+        return console.run(config.PROG, lambda: _main(argv))
+    except SystemExit as e:  # argparse: --help / --version (0) and its usage errors (2)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
 
 
 if __name__ == "__main__":
