@@ -383,7 +383,9 @@ def test_bad_files_are_skipped_and_reported(tiny, tmp_path):
     for p, blob in bad.items():
         p.write_bytes(blob)
     proc = run(["--data", str(data), "--variant", "dctnet", "--epochs", "1", "--no-measure",
-                "--shift-max", "0", "--on-error", "skip"], tmp_path)
+                "--shift-max", "0", "--on-error", "skip", "--print-every", "1e-9"], tmp_path)
+    steps = [ln for ln in proc.stdout.splitlines() if "] epoch 1/1 step " in ln]
+    assert len(steps) == 4 and steps[0].startswith("[dctnet] epoch 1/1 step 1/4 loss ")  # 24 / 6
     r = results(tmp_path)["dctnet"]
     assert r["history"] and r["history"][0]["epoch"] == 1
     skipped = {Path(s["path"]).resolve() for s in r["dataset"]["skipped"]}

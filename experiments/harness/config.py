@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from a checkpoint: PATH, or alone the last checkpoint of the "
                         "same variant and dataset (checkpoint-dir/<variant>-<dataset>/last.pt)")
     o.add_argument("--log-every", type=int, default=20, help="CSV step log interval")
+    o.add_argument("--print-every", type=float, default=60.0, metavar="SECONDS",
+                   help="without progress bars (stderr not a terminal): a plain progress line "
+                        "this often within an epoch (0: only the end-of-epoch line)")
     o.add_argument("--no-progress", action="store_true",
                    help="no progress bars (there are none anyway when stderr is not a terminal: "
                         "then each epoch prints one line)")

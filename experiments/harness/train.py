@@ -55,7 +55,8 @@ def dataset_root(args: argparse.Namespace, info: DistInfo) -> tuple[Path, str]:
     if "size" in opts:
         opts["size"] = tuple(opts["size"])
     if info.is_main:  # generate once, then every rank finds it
-        root = Path(datasets.synthetic(progress=not args.no_progress, **opts))
+        root = Path(datasets.synthetic(
+            progress=console.progress_enabled(False if args.no_progress else None), **opts))
     barrier(info)
     if not info.is_main:
         root = Path(datasets.synthetic(progress=False, **opts))
@@ -373,6 +374,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
             args.warmup_epochs > 0 else 0
         loss_sum = correct = seen = 0.0
         t_epoch = time.perf_counter()
+        last_line = 0.0
         bar = None
         if progress:
             from tqdm import tqdm  # noqa: PLC0415
@@ -418,6 +420,11 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{cur_lr:.3g}",
                                 img_s=f"{seen * info.world_size / elapsed:.1f}")
+            elif info.is_main and args.print_every and elapsed - last_line >= args.print_every:
+                last_line = elapsed  # no terminal: a plain line now and then instead of a bar
+                print(f"[{variant}] epoch {epoch + 1}/{total_epochs} step {i + 1}/{steps_per_epoch} "
+                      f"loss {loss_sum / seen:.4f} lr {cur_lr:.3g} "
+                      f"{seen * info.world_size / elapsed:.1f} img/s", flush=True)
             if args.log_every and global_step % args.log_every == 0:
                 log.write(kind="step", epoch=epoch + 1, step=global_step, phase=phase, lr=cur_lr,
                           loss=float(loss.detach()), images_per_s=seen * info.world_size / elapsed)
