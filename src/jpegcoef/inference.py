@@ -265,8 +265,10 @@ def _zeros(clf: Classifier) -> dict[str, torch.Tensor]:
     c = clf.crop
     if clf.format.kind == "rgb":
         return {"rgb": torch.zeros((1, 3, c, c), dtype=torch.uint8)}
-    nc = 64 if (clf.format.kind == "dctnet" and clf.format.upsample == "dct") else len(clf.format.c_index)
-    return {"y": torch.zeros((1, len(clf.format.y_index), c // 8, c // 8), dtype=torch.int16),
+    fmt = clf.format  # chroma frequencies shipped by the host step (all 64 for dctnet upsample="dct")
+    shipped = getattr(fmt, "host_c_index", None)
+    nc = len(shipped if shipped is not None else fmt._host_c_index())
+    return {"y": torch.zeros((1, len(fmt.y_index), c // 8, c // 8), dtype=torch.int16),
             "cb": torch.zeros((1, nc, c // 16, c // 16), dtype=torch.int16),
             "cr": torch.zeros((1, nc, c // 16, c // 16), dtype=torch.int16),
             "q": torch.ones((1, 3, 64), dtype=torch.uint16)}
