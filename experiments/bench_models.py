@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import models  # noqa: E402
-from models.summary import count_macs  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))  # uninstalled checkout
+from jpegcoef import models  # noqa: E402
+from jpegcoef.models.summary import count_macs  # noqa: E402
 
 DEFAULT_VARIANTS = [
     "resnet50", "resnet50:stride_in=3x3", "upsampling", "upsampling_rfa", "deconvolution_rfa",

@@ -224,7 +224,7 @@ def device_step_costs(files: list[Path], crop: int, repeats: int) -> dict:
     images (dequantise, resize, flip, select, normalise) beside the forward pass of the model
     that takes that input (eval mode, no grad), on the CPU with the threads torch has (a stand-in
     for the accelerator) and on CUDA when present; and the batch's host-to-device bytes/image."""
-    import models
+    from jpegcoef import models
 
     out = {}
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

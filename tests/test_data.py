@@ -230,7 +230,7 @@ def test_prepare_resizes_resumes_and_reports(folder, tmp_path):
         sizes[name] = (c.width, c.height)
     assert sizes == {"a": (43, 32), "b": (32, 51), "c": (32, 53)}  # c turned upright by EXIF
     (tmp_path / "dst" / "x" / ".a.jpg.jpegcoef-tmp-1").write_bytes(b"stale")
-    r = prepare(src, tmp_path / "dst", short_side=32, workers=2, progress=False)
+    r = prepare(src, tmp_path / "dst", short_side=32, quality=90, workers=2, progress=False)
     assert r["done"] == 0 and r["existing"] == 3 and len(r["failed"]) == 1
     assert not list((tmp_path / "dst").rglob(".*tmp*"))
     with pytest.raises(ValueError, match="inside"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import models
-from models.summary import count_macs, receptive_fields
+from jpegcoef import models
+from jpegcoef.models.summary import count_macs, receptive_fields
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +140,7 @@ def test_dctnet_macs_and_options():
 def test_dctnet_subsets_match_design():
     """models.dctnet's channel_names/subset_of are jpegcoef.channels' (one shared table)."""
     import jpegcoef.channels as J
-    from models.dctnet import channel_names, subset_of
+    from jpegcoef.models.dctnet import channel_names, subset_of
     for c in J.SUBSETS:
         sub = subset_of(c)
         assert len(sub["y"]) + len(sub["cb"]) + len(sub["cr"]) == c
@@ -187,7 +187,7 @@ def test_gate_learns_to_keep_the_useful_channel_and_drop_the_rest():
     """The gate's mechanism end to end on a toy task: channel 0 carries the label, the others
     are noise; task loss + lambda x fraction on (DESIGN.md) must leave channel 0 on and turn
     the noise channels off, in eval (deterministic) decisions."""
-    from models.dctnet import ChannelGate, gate_penalty
+    from jpegcoef.models.dctnet import ChannelGate, gate_penalty
     torch.manual_seed(0)
     gate = ChannelGate(8, tau=1.0, init_on=1.0)
     gate.reset_parameters()
@@ -221,7 +221,7 @@ def test_gate_init_option():
 
 # -- high/low split ---------------------------------------------------------------------------
 def test_hilo_split_and_size():
-    from models.hilo import split_indices
+    from jpegcoef.models.hilo import split_indices
     lo, hi = split_indices({"y": [0, 1, 8, 9], "cb": [0], "cr": [0]})
     assert lo == [0, 1, 4, 5, 16, 20] and len(hi) == 18
     model = models.create("hilo", num_classes=100)
@@ -284,7 +284,7 @@ def test_hilo_training_steps():
 
 # -- anti-aliasing ----------------------------------------------------------------------------
 def test_blurpool_filter_and_sizes():
-    from models.layers import BlurPool, binomial_filter
+    from jpegcoef.models.layers import BlurPool, binomial_filter
     torch.testing.assert_close(binomial_filter(3)[1], torch.tensor([2.0, 4.0, 2.0]) / 16)
     for size in (2, 3, 4, 5):
         pool = BlurPool(4, 2, size)
@@ -304,7 +304,7 @@ def test_blurpool_filter_and_sizes():
 
 
 def test_adaptive_pool_is_a_lowpass_and_strided_equals_dense():
-    from models.layers import AdaptiveBlurPool
+    from jpegcoef.models.layers import AdaptiveBlurPool
     torch.manual_seed(0)
     pool = AdaptiveBlurPool(16, stride=2, size=3, groups=4, softmax="group").eval()
     with torch.no_grad():
@@ -325,7 +325,7 @@ def test_adaptive_pool_is_a_lowpass_and_strided_equals_dense():
 def test_every_model_takes_antialias(mode):
     """Every name builds with its strided layers replaced by the AA pool (filter size option
     honoured); a few representative ones also run a forward (the rest share their blocks)."""
-    from models.layers import AdaptiveBlurPool, BlurPool
+    from jpegcoef.models.layers import AdaptiveBlurPool, BlurPool
     kind = BlurPool if mode == "blur" else AdaptiveBlurPool
     for name in models.names():
         model = models.create(name, num_classes=10, antialias=mode, aa_size=4).eval()
@@ -344,7 +344,7 @@ def test_every_model_takes_antialias(mode):
 
 
 def test_summary_and_cli(capsys):
-    from models.__main__ import main
+    from jpegcoef.models.__main__ import main
     s = models.summary("late_concat_rfa_thinner", num_classes=10)
     assert s["input_format"] == "gueguen" and s["input_shapes"] == [[1, 64, 28, 28], [1, 128, 14, 14]]
     assert s["params"] == sum(p.numel() for p in models.create("late_concat_rfa_thinner",

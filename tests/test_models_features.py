@@ -6,8 +6,8 @@ import copy
 import pytest
 import torch
 
-import models
-from models.features import FeatureNet
+from jpegcoef import models
+from jpegcoef.models.features import FeatureNet
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import models
-from models.layers import AdaptiveBlurPool, BlurPool, Bottleneck
-from models.summary import count_macs
+from jpegcoef import models
+from jpegcoef.models.layers import AdaptiveBlurPool, BlurPool, Bottleneck
+from jpegcoef.models.summary import count_macs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 from harness import variants  # noqa: E402
@@ -111,7 +111,7 @@ def test_gate_penalty_sums_over_channels():
     """Xu et al., CVPR 2020 ("Learning in the Frequency Domain"), the gate's loss
     L = L_acc + lambda * sum_{i=1..C} F(X_i): a sum over the channels (seeds/000 quotes the
     term; DCTNet's detection code instead takes torch.mean, i.e. this divided by C)."""
-    from models.dctnet import gate_penalty
+    from jpegcoef.models.dctnet import gate_penalty
     on = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0]])
     assert gate_penalty(on).item() == pytest.approx(2.0)    # (3 + 1) / 2 images
     model = models.create("dctnet", channels=24, gate=True, num_classes=3).eval()

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import models
-from models.layers import BlurPool
-from models.mobilenet import SETTINGS, InvertedResidual
-from models.summary import count_macs
+from jpegcoef import models
+from jpegcoef.models.layers import BlurPool
+from jpegcoef.models.mobilenet import SETTINGS, InvertedResidual
+from jpegcoef.models.summary import count_macs
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ Every schedule setting defaults to ``None`` on the command line and is filled fr
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 #: The default schedules. ``crop=None`` means the model's own (paper) input size.
@@ -44,7 +45,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "imagenet": {
         "epochs": 90, "batch_size": 64, "crop": None, "lr": None, "momentum": 0.9,
-        "weight_decay": 1e-4, "warmup_epochs": 5.0, "label_smoothing": 0.1, "workers": 8,
+        "weight_decay": 1e-4, "warmup_epochs": 5.0, "label_smoothing": 0.1, "workers": 8,  # at most the CPU count
         "gate_lambda": 0.05, "gate_lr_scale": 1.0, "gate_stats": "shipped",
         "eval_every": 1, "clip_grad": 0.0,
         "synthetic": {},
@@ -53,19 +54,61 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+PROG = "run.py"
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's layout and shows every default: the fixed ones argparse knows, and
+    for schedule settings (None on the command line) the two profiles' values."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.help is argparse.SUPPRESS or "default" in text or not action.option_strings:
+            return text
+        dest = action.dest
+        if action.default is None and any(dest in prof for prof in PROFILES.values()):
+            vals = {name: prof.get(dest) for name, prof in PROFILES.items()}
+            shown = ", ".join(f"{name} {_show(dest, v)}" for name, v in vals.items())
+            return f"{text} (default: from --profile: {shown})".strip()
+        if action.default not in (None, False, [], argparse.SUPPRESS):
+            return f"{text} (default: %(default)s)".strip()
+        return text
+
+
+#: what a profile's None means, per setting
+_NONE_MEANS = {"crop": "the model's input size", "lr": "0.1 x global batch / 256"}
+
+
+def _show(dest: str, v: Any) -> str:
+    return _NONE_MEANS.get(dest, "none") if v is None else str(v)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="experiments/run.py",
-        description="Train, evaluate and measure one or all jpegcoef model variants.",
+    from jpegcoef import console  # noqa: PLC0415  (one-line errors, no abbreviations)
+
+    p = console.ArgumentParser(
+        prog=PROG,
+        description="Train, evaluate and measure one or all jpegcoef model variants; evaluate a "
+                    "trained checkpoint on a folder (--evaluate).",
         epilog="Examples:\n"
                "  python experiments/run.py --variant all            # every variant, embedded data\n"
                "  python experiments/run.py --variant dctnet --model-opt channels=64\n"
+               "  python experiments/run.py --model resnet50 --data ~/my-photos -b 16 --epochs 10\n"
+               "  python experiments/run.py --evaluate experiments/checkpoints/resnet50-my-photos/model.pt "
+               "--data ~/my-photos\n"
                "  torchrun --nproc_per_node=8 experiments/run.py --variant late_concat_rfa_thinner "
                "--data /data/imagenet-jpeg\n"
-               "  python experiments/run.py --summarize              # README results table\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+               "  python experiments/run.py --summarize              # README results table\n"
+               "\nWhere things go: results JSON in experiments/results/, logs in experiments/runs/, "
+               "checkpoints in experiments/checkpoints/<variant>-<dataset>/ (last.pt to resume, model.pt "
+               "for 'jpegcoef predict'); the embedded dataset in $JPEGCOEF_CACHE (~/.cache/jpegcoef).\n"
+               "Exit status: 0 done, 1 a data problem (missing folder, no images, a failed variant), "
+               "2 a command-line problem (unknown option or value, a device this machine lacks).\n",
+        formatter_class=_HelpFormatter)
     a = p.add_argument
-    a("--variant", help="variant name, comma-separated list, or 'all' (see --list)")
+    a("--version", action="version", version=console.version_text(PROG))
+    a("--variant", "--model", dest="variant",
+      help="variant name, comma-separated list, or 'all' (see --list); --model is an alias")
     a("--model-opt", action="append", metavar="KEY=VALUE", default=[],
       help="model option passed to models.create (repeatable), e.g. channels=64, gate=true, "
            "antialias=blur")
@@ -93,14 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("schedule")
     s.add_argument("--profile", choices=sorted(PROFILES),
                    help="default schedule (default: synthetic without --data, else imagenet)")
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--batch-size", type=int, help="images per process per step")
+    s.add_argument("--epochs", type=int, help="training epochs")
+    s.add_argument("-b", "--batch-size", type=int, help="images per process per step")
     s.add_argument("--lr", type=float, help="peak learning rate (imagenet profile: "
                                             "0.1 x global batch / 256)")
-    s.add_argument("--momentum", type=float)
-    s.add_argument("--weight-decay", type=float)
-    s.add_argument("--warmup-epochs", type=float)
-    s.add_argument("--label-smoothing", type=float)
+    s.add_argument("--momentum", type=float, help="SGD momentum")
+    s.add_argument("--weight-decay", type=float, help="on conv/linear weights (not BN, biases)")
+    s.add_argument("--warmup-epochs", type=float, help="linear learning-rate warm-up, in epochs")
+    s.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing")
     s.add_argument("--clip-grad", type=float,
                    help="clip the gradient norm to this value (0: off)")
     s.add_argument("--gate-lambda", type=float,
@@ -123,13 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "--epochs epochs with its own warm-up and cosine)")
     s.add_argument("--hilo-threshold", type=float,
                    help="early-exit threshold for evaluation (default: the model's, 0.85)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms (bit-exact resume on the same machine)")
     d = p.add_argument_group("device")
     d.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    d.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
-                   help="mixed precision (auto: on for CUDA)")
+    d.add_argument("--amp", nargs="?", const="on", choices=["auto", "on", "off"], default="auto",
+                   help="mixed precision; --amp alone = on (auto: on for CUDA)")
+    d.add_argument("--no-amp", dest="amp", action="store_const", const="off",
+                   help="no mixed precision (= --amp off)")
     d.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="channels_last memory format (auto: on for CUDA)")
     d.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -147,10 +192,25 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--results-dir", help="where result JSON files go (default: experiments/results)")
     o.add_argument("--checkpoint-dir", help="default: experiments/checkpoints")
     o.add_argument("--run-dir", help="logs (CSV, TensorBoard); default: experiments/runs")
-    o.add_argument("--resume", action="store_true",
-                   help="continue from the last checkpoint of the same variant and dataset")
+    o.add_argument("--resume", nargs="?", const="auto", metavar="PATH",
+                   help="continue from a checkpoint: PATH, or alone the last checkpoint of the "
+                        "same variant and dataset (checkpoint-dir/<variant>-<dataset>/last.pt)")
     o.add_argument("--log-every", type=int, default=20, help="CSV step log interval")
-    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument("--print-every", type=float, default=60.0, metavar="SECONDS",
+                   help="without progress bars (stderr not a terminal): a plain progress line "
+                        "this often within an epoch (0: only the end-of-epoch line)")
+    o.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (there are none anyway when stderr is not a terminal: "
+                        "then each epoch prints one line)")
+    o.add_argument("--all-results", action="store_true",
+                   help="with --summarize: also use result files git does not track (local runs); "
+                        "by default a results folder inside a git checkout contributes only its "
+                        "committed files")
+    v = p.add_argument_group("inference")
+    v.add_argument("--evaluate", metavar="CHECKPOINT",
+                   help="evaluate a trained checkpoint (model.pt or last.pt) on --data's --split "
+                        "and exit: top-1/top-5; classes are matched by name")
+    v.add_argument("--split", default="val", help="with --evaluate: the folder under --data")
     # Test hook: SIGKILL this process after N training steps (simulates a crash mid-epoch).
     o.add_argument("--debug-kill-after-steps", type=int, help=argparse.SUPPRESS)
     return p
@@ -165,11 +225,17 @@ def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
         args.synthetic = parse_model_opts(args.synthetic_opt)
     for key, value in PROFILES[args.profile].items():
         if getattr(args, key, None) is None:
+            if key == "workers":  # no more loader processes than this machine has CPUs
+                value = min(value, os.cpu_count() or 1)
             setattr(args, key, value)
+    from jpegcoef.console import UsageError  # noqa: PLC0415
+
     if args.epochs < 1:
-        raise SystemExit("--epochs must be >= 1")
+        raise UsageError("--epochs must be >= 1")
     if args.batch_size < 1:
-        raise SystemExit("--batch-size must be >= 1")
+        raise UsageError("--batch-size must be >= 1")
     if args.hilo_step1_fraction is not None and not 0.0 < args.hilo_step1_fraction < 1.0:
-        raise SystemExit("--hilo-step1-fraction must be in (0, 1)")
+        raise UsageError("--hilo-step1-fraction must be in (0, 1)")
+    if args.workers is not None and args.workers < 0:
+        raise UsageError("--workers must be >= 0")
     return args

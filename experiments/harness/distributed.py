@@ -31,15 +31,28 @@ class DistInfo:
 
 
 def pick_device(requested: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``."""
+    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``. A device this
+    machine lacks is a :class:`~jpegcoef.console.UsageError` (one line, exit status 2)."""
+    from jpegcoef.console import UsageError  # noqa: PLC0415
+
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(requested)
+    try:
+        dev = torch.device(requested)
+    except RuntimeError:
+        raise UsageError(f"--device {requested}: expected auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {requested}: expected auto, cpu, cuda or cuda:N")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda requested but CUDA is not available")
+            why = ("this torch is a CPU-only build" if torch.version.cuda is None
+                   else "no CUDA GPU is visible")
+            raise UsageError(f"--device {requested}: CUDA is not available ({why}); "
+                             f"use --device cpu (or auto)")
         if dev.index is None:
             dev = torch.device("cuda", local_rank)
+        if dev.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {requested}: only {torch.cuda.device_count()} CUDA device(s)")
         torch.cuda.set_device(dev)
     return dev
 

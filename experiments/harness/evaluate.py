@@ -221,3 +221,41 @@ def hilo_sweep(model: nn.Module, loader, fmt: Any, device: torch.device,
 def _progress(it, desc: str, enabled: bool):
     from tqdm import tqdm  # noqa: PLC0415
     return tqdm(it, desc=desc, leave=False, disable=not enabled)
+
+
+# -- a trained checkpoint on a folder (run.py --evaluate) ----------------------------------------
+def run_checkpoint(args: Any) -> int:
+    """``run.py --evaluate CHECKPOINT --data DIR [--split val]``: top-1/top-5 of a trained model
+    on ``DIR/<split>``, classes matched to the checkpoint's by name; one line on stdout."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from jpegcoef import console, inference  # noqa: PLC0415
+    from jpegcoef import data as jdata  # noqa: PLC0415
+    from jpegcoef.console import UsageError, UserError  # noqa: PLC0415
+
+    from . import distributed, folders  # noqa: PLC0415
+
+    if not args.data:
+        raise UsageError("--evaluate needs --data DIR (an ImageFolder root; DIR/--split is evaluated)")
+    root = folders.check_root(Path(args.data).expanduser(), (args.split,))
+    device = distributed.pick_device(args.device)
+    try:
+        clf = inference.load(args.evaluate, device=device)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    split = root / args.split
+    trained_on, here = clf.record.get("prepared"), folders.prepared_settings(root)
+    if trained_on and here != trained_on:
+        console.print_warning(folders.PROG, f"{root} was not prepared like the training images "
+                                            f"({here or 'no jpegcoef prepare record'} vs {trained_on})")
+    loader = jdata.make_loader(split, clf.format, train=False, crop=clf.crop,
+                               batch_size=args.batch_size or 64, workers=args.workers or 0,
+                               on_error=args.on_error)
+    folders.align_labels(loader.dataset, clf.classes, split)
+    progress = console.progress_enabled(False if args.no_progress else None)
+    ev = evaluate(clf.model, loader, clf.format, device, progress=progress)
+    skipped = dict(getattr(loader.dataset, "skipped", {}) or {})
+    console.print_warning(folders.PROG, console.skipped_summary(skipped, len(loader.dataset)))
+    print(f"{args.evaluate} on {split}: top-1 {100 * ev['top1']:.1f}%  top-5 {100 * ev['top5']:.1f}%  "
+          f"loss {ev['loss']:.4f}  ({ev['images']} images, {len(clf.classes)} classes)", flush=True)
+    return 0

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -89,6 +90,52 @@ def load_all(directory: str | Path = RESULTS_DIR) -> list[dict[str, Any]]:
             out.append(data)
     out.sort(key=lambda r: r.get("created", ""))
     return out
+
+
+def tracked(directory: str | Path) -> set[Path] | None:
+    """The files under ``directory`` that git tracks (resolved paths), or None when the folder
+    is not in a git work tree (or git is missing): then every file counts as committed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return None
+    try:
+        proc = subprocess.run(["git", "-C", str(directory), "ls-files", "-z", "--", "."],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    return {(directory / name).resolve() for name in proc.stdout.split("\0") if name}
+
+
+def choose(results: list[dict[str, Any]], committed: set[Path] | None,
+           include_untracked: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """``(results for the table, notes for stderr)``. Inside a git checkout only committed files
+    count unless ``include_untracked``, so a local rerun never replaces a committed row
+    silently: the notes name the files left out, or (with ``include_untracked``) each row a
+    local file takes over from a committed one."""
+    if committed is None:
+        return results, []
+    def is_committed(r: dict[str, Any]) -> bool:
+        return Path(r["_path"]).resolve() in committed
+
+    local = [r for r in results if not is_committed(r)]
+    if not local:
+        return results, []
+    names = ", ".join(Path(r["_path"]).name for r in local[:3]) + (
+        f", and {len(local) - 3} more" if len(local) > 3 else "")
+    if not include_untracked:
+        return ([r for r in results if is_committed(r)],
+                [f"left out {len(local)} result file(s) git does not track (local runs): {names}; "
+                 f"--all-results uses them, or commit them"])
+    newest = {(r["dataset"]["name"], r["variant"]): r for r in results}
+    notes = []
+    for key, r in newest.items():
+        old = [c for c in results if (c["dataset"]["name"], c["variant"]) == key and is_committed(c)]
+        if not is_committed(r) and old:
+            notes.append(f"row {key[1]} ({key[0]}): local {Path(r['_path']).name} replaces committed "
+                         f"{Path(old[-1]['_path']).name}")
+    return results, notes
 
 
 def latest(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,7 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from . import checkpoint, evaluate, measure, results, schedule, variants
+from jpegcoef import console
+from jpegcoef.console import UsageError, UserError
+
+from . import checkpoint, evaluate, folders, measure, results, schedule, variants
 from .distributed import DistInfo, all_reduce_sum, barrier
 from .logs import RunLog
 
@@ -44,9 +47,7 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 def dataset_root(args: argparse.Namespace, info: DistInfo) -> tuple[Path, str]:
     """The ImageFolder root (train/ and val/) and the dataset's name."""
     if args.data:
-        root = Path(args.data)
-        if not (root / "train").is_dir() or not (root / "val").is_dir():
-            raise SystemExit(f"--data {root}: expected an ImageFolder root with train/ and val/")
+        root = folders.check_root(Path(args.data).expanduser())
         return root, args.dataset_name or root.resolve().name
     from jpegcoef import datasets  # noqa: PLC0415
 
@@ -54,25 +55,19 @@ def dataset_root(args: argparse.Namespace, info: DistInfo) -> tuple[Path, str]:
     if "size" in opts:
         opts["size"] = tuple(opts["size"])
     if info.is_main:  # generate once, then every rank finds it
-        root = Path(datasets.synthetic(progress=not args.no_progress, **opts))
+        root = Path(datasets.synthetic(
+            progress=console.progress_enabled(False if args.no_progress else None), **opts))
     barrier(info)
     if not info.is_main:
         root = Path(datasets.synthetic(progress=False, **opts))
     return root, args.dataset_name or "synthetic"
 
 
-def class_count(split: Path) -> int:
-    n = sum(1 for p in split.iterdir() if p.is_dir())
-    if n < 2:
-        raise SystemExit(f"{split}: need at least 2 class folders, found {n}")
-    return n
-
-
 def crop_for(model: nn.Module, requested: int | None) -> int:
     """The crop in pixels: ``requested`` or the model's own input size (from example_input)."""
     if requested is not None:
         if model.input_format != "rgb" and requested % 16:
-            raise SystemExit(f"--crop {requested}: DCT inputs need a multiple of 16 pixels")
+            raise UsageError(f"--crop {requested}: DCT inputs need a multiple of 16 pixels")
         return requested
     x = model.example_input(1)
     t = x[0] if isinstance(x, (tuple, list)) else x
@@ -120,7 +115,7 @@ def stats_file(path: str) -> dict[str, Any]:
             st = json.load(f)
         formats.load_stats(st)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SystemExit(f"--stats {path}: not a statistics file of 'jpegcoef stats' ({e})")
+        raise UserError(f"--stats {path}: not a statistics file of 'jpegcoef stats' ({e})") from None
     return {"source": str(path), **st}
 
 
@@ -173,7 +168,7 @@ def phases(variant_model: nn.Module, epochs: int,
         if step1_fraction is None:
             return [(1, epochs), (2, epochs)]
         if epochs < 2:
-            raise SystemExit("--hilo-step1-fraction splits --epochs between the high/low "
+            raise UsageError("--hilo-step1-fraction splits --epochs between the high/low "
                              "model's two steps: --epochs must be >= 2")
         e1 = min(epochs - 1, max(1, round(epochs * step1_fraction)))
         return [(1, e1), (2, epochs - e1)]
@@ -190,26 +185,90 @@ def phase_of(plan: list[tuple[int, int]], epoch: int) -> tuple[int, int, int]:
     raise ValueError(epoch)
 
 
+def resume_path(resume: str | None, default: Path) -> Path | None:
+    """The checkpoint ``--resume`` names: PATH (which must exist), or alone (``"auto"``) the
+    run's own ``last.pt`` when there is one; None: start afresh."""
+    if resume is None:
+        return None
+    if resume == "auto":
+        return default if default.exists() else None
+    path = Path(resume).expanduser()
+    if not path.is_file():
+        raise UserError(f"--resume {path} does not exist")
+    return path
+
+
+def inference_record(variant: str, model_name: str, model_opts: dict[str, Any], classes: list[str],
+                     fmt_name: str, fmt_opts: dict[str, Any], crop: int, root: Path) -> dict[str, Any]:
+    """What ``jpegcoef predict`` and ``--evaluate`` need besides the weights (every checkpoint
+    carries it under ``"inference"``)."""
+    from jpegcoef.inference import model_record  # noqa: PLC0415
+
+    return model_record(model=model_name, model_options=model_opts, classes=classes,
+                        input_format=fmt_name,
+                        format_options={k: v for k, v in fmt_opts.items() if k != "stats"},
+                        stats=fmt_opts.get("stats"), crop=crop,
+                        prepared=folders.prepared_settings(root), variant=variant)
+
+
+def phase_label(phase: int, plan: list[tuple[int, int]]) -> str:
+    """'' for one-phase training; ``' (hilo step 1/2: high model)'`` for the high/low model."""
+    if len(plan) < 2:
+        return ""
+    what = {1: "high model", 2: "low model + exit"}.get(phase, "")
+    return f" (hilo step {phase}/{len(plan)}{': ' + what if what else ''})"
+
+
+def print_plan(variant: str, args: argparse.Namespace, root: Path, dataset_name: str,
+               train_loader: Any, classes: list[str], ckpt_path: Path, run_dir: Path,
+               plan: list[tuple[int, int]], device: torch.device) -> None:
+    """Where the data comes from and where everything goes, before the first epoch."""
+    src = "generated embedded dataset" if not args.data else "--data"
+    lines = [f"data {root} ({src}; {len(classes)} classes, {len(train_loader.dataset)} training images"
+             f"{'' if len(plan) < 2 else f'; hilo trains in {len(plan)} steps'}) on {device}",
+             f"checkpoints {ckpt_path.parent}/ (last.pt: resume with --resume; model.pt at the end)",
+             f"log {run_dir / 'log.csv'}",
+             f"results {Path(args.results_dir or results.RESULTS_DIR)}/"]
+    for line in lines:
+        print(f"[{variant}] {line}", flush=True)
+
+
+def report_skipped(variant: str, loaders: dict[str, Any], final: bool) -> None:
+    """One console line: files skipped so far (count, first names), all named in the results."""
+    skipped: dict[str, str] = {}
+    total = 0
+    for ld in loaders.values():
+        skipped.update(_skipped(getattr(ld.dataset, "skipped", None)))
+        total += len(ld.dataset)
+    if skipped:
+        where = "listed in the results JSON" if final else "so far; all listed in the results JSON"
+        console.print_warning(f"[{variant}]", f"{console.skipped_summary(skipped, total)} ({where})")
+
+
 # -- the run -----------------------------------------------------------------------------------
 def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                 device: torch.device) -> dict[str, Any] | None:
     """Train, evaluate and measure ``variant``; rank 0 writes and returns the results dict."""
-    import models  # noqa: PLC0415
+    from jpegcoef import models  # noqa: PLC0415
     from jpegcoef import data as jdata  # noqa: PLC0415
     from jpegcoef import formats  # noqa: PLC0415
 
     t_start = time.perf_counter()
-    progress = info.is_main and not args.no_progress
+    progress = info.is_main and console.progress_enabled(False if args.no_progress else None)
     model_name, model_opts = model_options(args, variant, models.names())
     root, dataset_name = dataset_root(args, info)
     t_data = time.perf_counter() - t_start
 
     seed_everything(args.seed, args.deterministic)
-    num_classes = class_count(root / "train")
-    model = models.create(model_name, num_classes=num_classes, **model_opts)
+    classes = folders.class_names(root / "train")
+    num_classes = len(classes)
+    try:
+        model = models.create(model_name, num_classes=num_classes, **model_opts)
+    except (TypeError, ValueError) as exc:  # a --model-opt value the model refuses
+        raise UsageError(f"--variant {variant} {model_opts}: {exc}") from None
     if args.hilo_threshold is not None:
         if not hasattr(model, "threshold"):
-            raise SystemExit("--hilo-threshold only applies to the high/low model")
+            raise UsageError("--hilo-threshold only applies to the high/low model")
         model.threshold = args.hilo_threshold
     crop = crop_for(model, args.crop)
     fmt_name, fmt_opts = model.input_format, dict(model.input_options)
@@ -224,19 +283,21 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     lr = args.lr if args.lr is not None else 0.1 * args.batch_size * info.world_size / 256
 
     def loader(split: str, train: bool, size: int, distributed: bool):
-        return jdata.make_loader(root / split, fmt_name, train=train, crop=size,
-                                 batch_size=args.batch_size, workers=args.workers,
-                                 seed=args.seed, on_error=args.on_error,
-                                 augment=args.augment if fmt_name != "rgb" else None,
-                                 distributed=distributed, **fmt_opts)
+        ld = jdata.make_loader(root / split, fmt_name, train=train, crop=size,
+                               batch_size=args.batch_size, workers=args.workers,
+                               seed=args.seed, on_error=args.on_error,
+                               augment=args.augment if fmt_name != "rgb" else None,
+                               distributed=distributed, **fmt_opts)
+        folders.align_labels(ld.dataset, classes, root / split)  # train's class list, by name
+        if train:
+            folders.check_loaded(ld.dataset, classes, root / split)
+        return ld
 
     train_loader = loader("train", True, crop, info.world_size > 1)
-    if len(train_loader.dataset.classes) != num_classes:
-        raise RuntimeError(f"{root / 'train'}: loader sees {len(train_loader.dataset.classes)} "
-                           f"classes, the folder has {num_classes}")
+    folders.check_batches(len(train_loader.dataset), args.batch_size, info.world_size, root / "train")
+    _VAL_CACHE.clear()  # a loader of an earlier variant (another format) must not be reused
+    _val_loader_cache(loader, crop)  # val's classes are checked now, not after training
     steps_per_epoch = len(train_loader)
-    if steps_per_epoch == 0:
-        raise SystemExit(f"{root / 'train'}: no training batches")
 
     model.to(device)
     if channels_last:
@@ -252,6 +313,8 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
 
     run_key = f"{variant}-{dataset_name}"
     ckpt_path = Path(args.checkpoint_dir or EXPERIMENTS / "checkpoints") / run_key / "last.pt"
+    inference = inference_record(variant, model_name, model_opts, classes, fmt_name, fmt_opts,
+                                 crop, root)
     config = {"variant": variant, "model": model_name, "model_options": model_opts,
               "epochs": args.epochs, "batch_size": args.batch_size, "crop": crop, "lr": lr,
               "augment": train_loader.dataset.augment, "seed": args.seed, "world_size": info.world_size, "dataset": str(root),
@@ -261,12 +324,13 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     compute_time, compute_images = 0.0, 0
     run_dir = Path(args.run_dir or EXPERIMENTS / "runs") / f"{run_key}-{results.utc_stamp()}"
     resumed = False
-    if args.resume and ckpt_path.exists():
-        state = checkpoint.load(ckpt_path, map_location=device)
-        if state["config"] != config:
-            diff = {k: (state["config"].get(k), v) for k, v in config.items()
-                    if state["config"].get(k) != v}
-            raise SystemExit(f"--resume: {ckpt_path} was written with different settings "
+    resume_from = resume_path(args.resume, ckpt_path)
+    if resume_from is not None:
+        state = checkpoint.load(resume_from, map_location=device)
+        if state.get("config") != config:
+            old = state.get("config") or {}
+            diff = {k: (old.get(k), v) for k, v in config.items() if old.get(k) != v}
+            raise UsageError(f"--resume: {resume_from} was written with different settings "
                              f"(checkpoint, now): {diff}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -279,11 +343,14 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         checkpoint.set_rng_state(state["rng"])
         resumed = True
         if info.is_main:
-            print(f"[{variant}] resuming from {ckpt_path} after epoch {start_epoch}", flush=True)
+            print(f"[{variant}] resuming from {resume_from} after epoch {start_epoch}", flush=True)
     elif args.resume and info.is_main:
         print(f"[{variant}] --resume: no checkpoint at {ckpt_path}, starting afresh", flush=True)
 
     log = RunLog(run_dir, enabled=info.is_main, resume=resumed)
+    if info.is_main:
+        print_plan(variant, args, root, dataset_name, train_loader, classes, ckpt_path, run_dir,
+                   plan, device)
     if args.compile:
         model = torch.compile(model)
     bare = evaluate.unwrap(model)
@@ -308,6 +375,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
             args.warmup_epochs > 0 else 0
         loss_sum = correct = seen = 0.0
         t_epoch = time.perf_counter()
+        last_line = 0.0
         bar = None
         if progress:
             from tqdm import tqdm  # noqa: PLC0415
@@ -353,6 +421,11 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{cur_lr:.3g}",
                                 img_s=f"{seen * info.world_size / elapsed:.1f}")
+            elif info.is_main and args.print_every and elapsed - last_line >= args.print_every:
+                last_line = elapsed  # no terminal: a plain line now and then instead of a bar
+                print(f"[{variant}] epoch {epoch + 1}/{total_epochs} step {i + 1}/{steps_per_epoch} "
+                      f"loss {loss_sum / seen:.4f} lr {cur_lr:.3g} "
+                      f"{seen * info.world_size / elapsed:.1f} img/s", flush=True)
             if args.log_every and global_step % args.log_every == 0:
                 log.write(kind="step", epoch=epoch + 1, step=global_step, phase=phase, lr=cur_lr,
                           loss=float(loss.detach()), images_per_s=seen * info.world_size / elapsed)
@@ -380,10 +453,14 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                       loss=row["train_loss"], train_top1=row["train_top1"],
                       images_per_s=row["images_per_s"], val_top1=row.get("val_top1"),
                       val_top5=row.get("val_top5"), time_s=dt)
-            print(f"[{variant}] epoch {epoch + 1}/{total_epochs} phase {phase} "
-                  f"loss {row['train_loss']:.4f} train-top1 {row['train_top1']:.3f} "
+            val_txt = (f" val-top1 {100 * row['val_top1']:.1f}%" if "val_top1" in row else "")
+            print(f"[{variant}] epoch {epoch + 1}/{total_epochs}{phase_label(phase, plan)} "
+                  f"loss {row['train_loss']:.4f} train-top1 {100 * row['train_top1']:.1f}%{val_txt} "
                   f"{row['images_per_s']:.1f} img/s {dt:.0f}s", flush=True)
+            if epoch == start_epoch:
+                report_skipped(variant, {"train": train_loader}, final=False)
             checkpoint.save({
+                "inference": inference,
                 "config": config, "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(), "epoch": epoch + 1, "global_step": global_step,
                 "history": history, "train_time": train_time, "train_images": train_images,
@@ -398,6 +475,10 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                          fmt_opts, loader, train_loader, device, crop, amp, channels_last, lr,
                          gate_lambda, plan, history, train_time, train_images, compute_time,
                          compute_images, info, root, dataset_name, num_classes, t_data, t_start)
+        model_file = checkpoint.save({"inference": inference, "model": bare.state_dict()},
+                                     ckpt_path.with_name("model.pt"))
+        result["_model"] = str(model_file)
+        print(f"[{variant}] model for 'jpegcoef predict' / '--evaluate': {model_file}", flush=True)
     log.close()
     barrier(info)
     return result
@@ -417,11 +498,11 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
             train_loader, device, crop, amp, channels_last, lr, gate_lambda, plan, history,
             train_time, train_images, compute_time, compute_images, info, root, dataset_name,
             num_classes, t_data, t_start) -> dict[str, Any]:
-    import models  # noqa: PLC0415
+    from jpegcoef import models  # noqa: PLC0415
 
-    progress = not args.no_progress
+    progress = console.progress_enabled(False if args.no_progress else None)
     t_eval = time.perf_counter()
-    val_loader = loader("val", False, crop, False)
+    val_loader = _val_loader_cache(loader, crop)
     _VAL_CACHE.clear()
     ev = evaluate.evaluate(model, val_loader, val_loader.dataset.pipeline, device, amp=amp, channels_last=channels_last,
                            progress=progress)
@@ -523,8 +604,9 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     }
     path = results.write(result, args.results_dir or results.RESULTS_DIR)
     result["_path"] = str(path)
-    print(f"[{variant}] top-1 {100 * metrics['top1']:.1f}%  top-5 {100 * metrics['top5']:.1f}%  "
-          f"-> {path}", flush=True)
+    report_skipped(variant, {"train": train_loader, "val": val_loader}, final=True)
+    print(f"[{variant}] val top-1 {100 * metrics['top1']:.1f}%  top-5 {100 * metrics['top5']:.1f}%  "
+          f"({len(val_loader.dataset)} images) -> {path}", flush=True)
     return result
 
 

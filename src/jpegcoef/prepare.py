@@ -1,42 +1,82 @@
 """``jpegcoef prepare SRC DST``: re-encode an image dataset once for DCT-domain training.
 
-Every image under ``SRC`` (JPEG, PNG, WebP, BMP, TIFF; folder layout kept, suffix ``.jpg``) is
-decoded with Pillow, turned upright by its EXIF orientation, converted to RGB, resized so its
-short side is ``short_side`` pixels (up or down, as torchvision's ``Resize(256)``; Lanczos), and
-saved as a baseline 4:2:0 JPEG of the given quality. The training pipeline then needs no
-conversion and its random crops on the MCU grid cover the same field of view as the usual
-``Resize(256)`` + crop 224.
+Every image under ``SRC`` (JPEG, PNG, WebP, BMP, TIFF; folder layout kept, suffix ``.jpg``;
+hidden files and folders left out) is decoded with Pillow, turned upright by its EXIF
+orientation, converted to RGB, resized so its short side is ``short_side`` pixels (up or down,
+as torchvision's ``Resize(256)``; Lanczos), and saved as a baseline 4:2:0 JPEG of the given
+quality. The training pipeline then needs no conversion and its random crops on the MCU grid
+cover the same field of view as the usual ``Resize(256)`` + crop 224.
 
-Runs in a process pool with a progress bar. Resumable: a finished file exists under its final
-name only (each is written to a temporary name in the same folder and renamed into place), so a
-rerun skips it; stale temporary files of an interrupted run are removed. Failed files are
-reported by name and do not stop the others.
+The settings are recorded in ``DST/.jpegcoef-prepare.json`` (:data:`RECORD`, a hidden file the
+data loaders ignore), with the time they were first applied and, at the end, the counts and
+the failed files. A rerun with the same settings resumes: a finished file exists under its
+final name only (each is written to a temporary name in the same folder and renamed into
+place), so files written since the settings were applied are kept; stale temporary files of an
+interrupted run are removed. A rerun with other settings (or into a folder of images with no
+record) is refused with :class:`SettingsChanged` unless ``overwrite=True``, which re-encodes
+every file. Runs in a process pool with a progress bar. Failed files are reported by name and do
+not stop the others.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import math
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from tqdm import tqdm
 
-__all__ = ["prepare", "prepare_one", "IMAGE_SUFFIXES"]
+__all__ = ["prepare", "prepare_one", "reencode", "settings", "read_record", "list_images",
+           "SettingsChanged", "IMAGE_SUFFIXES", "RECORD"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff")
+RECORD = ".jpegcoef-prepare.json"
+_FORMAT = "jpegcoef-prepare/1"
 _TMP_MARK = ".jpegcoef-tmp-"
 
 
-def prepare_one(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], short_side: int = 256,
-                quality: int = 95) -> str:
-    """Re-encode one image; returns ``'done'`` or ``'exists'`` (raises on a bad image)."""
+class SettingsChanged(ValueError):
+    """``DST`` holds images made with other (or unrecorded) settings; ``overwrite`` re-encodes."""
+
+
+def settings(short_side: int = 256, quality: int = 95) -> dict[str, Any]:
+    """The settings that determine every output file (what the record compares)."""
+    return {"short_side": int(short_side), "quality": int(quality), "subsampling": "4:2:0",
+            "resample": "lanczos", "exif_transpose": True}
+
+
+def read_record(dst: Union[str, os.PathLike]) -> Optional[dict[str, Any]]:
+    """The record of a prepared folder (``DST/.jpegcoef-prepare.json``), or None."""
+    path = Path(dst) / RECORD
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise SettingsChanged(f"{path}: unreadable record of prepare settings ({e}); "
+                              f"use --overwrite to re-encode") from None
+    if not isinstance(record, dict) or record.get("format") != _FORMAT:
+        raise SettingsChanged(f"{path}: not a record of jpegcoef prepare; use --overwrite to re-encode")
+    return record
+
+
+def _write_record(dst: Path, record: dict[str, Any]) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    tmp = dst / f"{RECORD}{_TMP_MARK}{os.getpid()}"
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    os.replace(tmp, dst / RECORD)
+
+
+def reencode(src: Union[str, os.PathLike, bytes], short_side: int = 256, quality: int = 95) -> bytes:
+    """One image as the prepared JPEG bytes: upright, RGB, short side ``short_side``, 4:2:0."""
     from PIL import Image, ImageOps
 
-    dst = Path(dst)
-    if dst.exists():
-        return "exists"
-    with Image.open(src) as im:
+    with Image.open(io.BytesIO(src) if isinstance(src, bytes) else src) as im:
         if im.format == "JPEG":  # let libjpeg decode at a reduced scale when that still covers the target
             w, h = im.size
             s = short_side / min(w, h)
@@ -49,10 +89,22 @@ def prepare_one(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], shor
     size = (max(1, round(w * s)), max(1, round(h * s)))
     if size != rgb.size:
         rgb = rgb.resize(size, Image.LANCZOS, reducing_gap=3.0)
+    buf = io.BytesIO()
+    rgb.save(buf, format="JPEG", quality=quality, subsampling=2)
+    return buf.getvalue()
+
+
+def prepare_one(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], short_side: int = 256,
+                quality: int = 95, overwrite: bool = False) -> str:
+    """Re-encode one image; returns ``'done'`` or ``'exists'`` (raises on a bad image)."""
+    dst = Path(dst)
+    if dst.exists() and not overwrite:
+        return "exists"
+    data = reencode(src, short_side, quality)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}{_TMP_MARK}{os.getpid()}")
     try:
-        rgb.save(tmp, format="JPEG", quality=quality, subsampling=2)
+        tmp.write_bytes(data)
         os.replace(tmp, dst)
     finally:
         if tmp.exists():
@@ -63,62 +115,117 @@ def prepare_one(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], shor
 def _job(args: tuple) -> tuple:
     src, dst, short_side, quality = args
     try:
-        return src, prepare_one(src, dst, short_side, quality), None
+        return src, prepare_one(src, dst, short_side, quality, overwrite=True), None
     except Exception as e:  # noqa: BLE001 - reported by name
         return src, "failed", f"{type(e).__name__}: {e}"
 
 
-def prepare(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], *, short_side: int = 256,
-            quality: int = 95, workers: Optional[int] = None, progress: bool = True) -> dict:
-    """Re-encode every image under ``src`` into ``dst``; returns counts and failures by name.
-
-    ``workers`` processes (default: the CPU count; 0 or 1 runs in this process).
-    """
-    src, dst = Path(src), Path(dst)
+def list_images(src: Union[str, os.PathLike]) -> list[Path]:
+    """Image files under ``src`` by suffix (:data:`IMAGE_SUFFIXES`), sorted, hidden entries
+    (a name starting with a dot, e.g. ``.ipynb_checkpoints``) left out."""
+    src = Path(src)
+    if not src.exists():
+        raise FileNotFoundError(f"{src} does not exist")
     if not src.is_dir():
         raise NotADirectoryError(f"{src} is not a directory")
+    return [p for p in sorted(src.rglob("*"))
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(src).parts)]
+
+
+def _since(dst: Path, wanted: dict[str, Any], overwrite: bool) -> tuple[float, bool]:
+    """``(since, redo_all)``: when the settings were first applied to ``dst`` (files written
+    before then are from other settings) and whether every file must be re-encoded."""
+    record = None if overwrite else read_record(dst)
+    if record is not None:
+        if record.get("settings") != wanted:
+            old = record.get("settings") or {}
+            diff = ", ".join(f"{k} {old.get(k)} -> {v}" for k, v in wanted.items() if old.get(k) != v)
+            raise SettingsChanged(f"{dst} was prepared with other settings ({diff}); rerun with "
+                                  f"--overwrite to re-encode every file, or choose another DST")
+        return float(record.get("since", 0.0)), False
+    if not overwrite and dst.is_dir() and any(
+            p.suffix.lower() == ".jpg" for p in dst.rglob("*") if not p.name.startswith(".")):
+        raise SettingsChanged(f"{dst} already holds images but no record of the settings they were "
+                              f"made with ({RECORD}); rerun with --overwrite to re-encode them")
+    return float(math.floor(time.time())), overwrite
+
+
+def _plan(src: Path, dst: Path, since: float, redo_all: bool) -> tuple[list, int, dict, int]:
+    """``(jobs as (src, out), kept, failed, images)``: what to encode, what is already done."""
+    jobs, kept, failed, planned = [], 0, {}, set()
+    images = list_images(src)
+    for p in images:
+        out = (dst / p.relative_to(src)).with_suffix(".jpg")
+        if out in planned:
+            failed[str(p)] = f"another file already maps to {out}"
+            continue
+        planned.add(out)
+        if not redo_all and out.exists() and out.stat().st_mtime >= since:
+            kept += 1
+        else:
+            jobs.append((str(p), str(out)))
+    return jobs, kept, failed, len(images)
+
+
+def prepare(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], *, short_side: int = 256,
+            quality: int = 95, workers: Optional[int] = None, progress: bool = True,
+            overwrite: bool = False) -> dict:
+    """Re-encode every image under ``src`` into ``dst``; returns counts and failures by name:
+    ``{"done", "existing", "failed": {path: error}, "images", "record": path}``.
+
+    ``workers`` processes (default: the CPU count; 0 or 1 runs in this process).
+
+    Raises:
+        FileNotFoundError / NotADirectoryError: ``src`` is missing or not a folder.
+        ValueError: bad settings, ``dst`` inside ``src``, or no image under ``src``.
+        SettingsChanged: ``dst`` was prepared with other settings (see the module docstring).
+    """
+    src, dst = Path(src), Path(dst)
     if short_side < 8 or not 1 <= quality <= 100:
         raise ValueError("short_side must be >= 8 and quality in 1..100")
+    if not src.exists():
+        raise FileNotFoundError(f"{src} does not exist")
+    if not src.is_dir():
+        raise NotADirectoryError(f"{src} is not a directory")
     if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
         raise ValueError("DST must not be SRC or inside it")
+    wanted = settings(short_side, quality)
+    since, redo_all = _since(dst, wanted, overwrite)
+    jobs, existing, failed, images = _plan(src, dst, since, redo_all)
+    if not images:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {src}")
     if dst.is_dir():
         for stale in dst.rglob(f".*{_TMP_MARK}*"):
             stale.unlink()
-    jobs = []
-    existing = 0
-    failed: dict[str, str] = {}
-    planned: set = set()
-    for p in sorted(src.rglob("*")):
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
-            out = (dst / p.relative_to(src)).with_suffix(".jpg")
-            if out in planned:
-                failed[str(p)] = f"another file already maps to {out}"
-                continue
-            planned.add(out)
-            if out.exists():
-                existing += 1
-            else:
-                jobs.append((str(p), str(out), short_side, quality))
+    record = {"format": _FORMAT, "settings": wanted, "since": since, "source": str(src.resolve()),
+              "complete": False}
+    _write_record(dst, record)
+    done = _encode(jobs, short_side, quality, workers, progress, failed)
+    _write_record(dst, {**record, "complete": True, "images": images, "written": done,
+                        "kept": existing, "failed": failed})
+    return {"done": done, "existing": existing, "failed": failed, "images": images,
+            "record": str(dst / RECORD)}
+
+
+def _encode(jobs: list, short_side: int, quality: int, workers: Optional[int], progress: bool,
+            failed: dict) -> int:
+    """Run the jobs (in a process pool when ``workers`` > 1); failures go into ``failed``."""
     done = 0
     workers = (os.cpu_count() or 1) if workers is None else workers
-    bar = tqdm(total=len(jobs), desc="prepare", unit="img", disable=not progress)
-    if workers <= 1:
-        results = map(_job, jobs)
-        pool = None
-    else:
-        pool = ProcessPoolExecutor(workers)
-        results = pool.map(_job, jobs, chunksize=16)
+    work = [(s, o, short_side, quality) for s, o in jobs]
+    bar = tqdm(total=len(work), desc="prepare", unit="img", disable=not progress)
+    pool = ProcessPoolExecutor(workers) if workers > 1 and len(work) > 1 else None
+    results = pool.map(_job, work, chunksize=16) if pool is not None else map(_job, work)
     try:
         for path, status, err in results:
             if status == "failed":
                 failed[path] = err
-            elif status == "done":
-                done += 1
             else:
-                existing += 1
+                done += 1
             bar.update()
     finally:
         bar.close()
         if pool is not None:
             pool.shutdown()
-    return {"done": done, "existing": existing, "failed": failed}
+    return done

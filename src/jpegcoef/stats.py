@@ -5,7 +5,11 @@ writes a JSON that :func:`jpegcoef.formats.get` accepts as ``stats=``::
 
     {"format": "jpegcoef-stats-v1", "order": "[Y 0-63 | Cb 64-127 | Cr 128-191], natural 8*row+col",
      "mean": [192 floats], "std": [192 floats], "blocks": [Y, Cb, Cr block counts],
-     "images": N, "kinds": {"420": n, "444": n, ...}, "skipped": {path: error}}
+     "images": N, "kinds": {"420": n, "444": n, ...}, "skipped": {path: error},
+     "warned": {path: libjpeg's warnings}}
+
+Files libjpeg reads with warnings (truncated or corrupt data it recovers from) are counted and
+listed under ``"warned"``; files it cannot read are left out and listed under ``"skipped"``.
 
 Every file is first brought to 4:2:0 YCbCr by :func:`jpegcoef.convert.to_420` (what the models
 see); only the true blocks of each component count (not the padding of partial MCUs).
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
@@ -23,18 +28,33 @@ import numpy as np
 from tqdm import tqdm
 
 from .convert import to_420
+from .errors import JpegWarning
 
 __all__ = ["compute", "RunningStats", "list_jpegs"]
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    """Whether any part of ``path`` below ``root`` starts with a dot (``.ipynb_checkpoints``)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def list_jpegs(root: Union[str, os.PathLike]) -> list[Path]:
-    """All JPEG files under ``root`` (recursive, sorted, by suffix, case-insensitive)."""
+    """All JPEG files under ``root`` (recursive, sorted, by suffix, case-insensitive); hidden
+    files and folders (names starting with a dot) are left out.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+        NotADirectoryError: ``root`` is not a directory.
+    """
     root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root} does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a directory")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in JPEG_SUFFIXES and p.is_file())
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix.lower() in JPEG_SUFFIXES and p.is_file() and not _hidden(p, root))
 
 
 class RunningStats:
@@ -81,16 +101,25 @@ def compute(files: Iterable[Union[str, os.PathLike]], *, read: Optional[Callable
     acc = RunningStats()
     kinds: Counter = Counter()
     skipped: dict[str, str] = {}
-    for f in tqdm(files, desc="stats", unit="img", disable=not progress):
-        try:
-            c, kind = to_420(read(f), src=f)
-        except Exception as e:  # noqa: BLE001 - reported by name below
-            if on_error == "raise":
-                raise
-            skipped[str(f)] = f"{type(e).__name__}: {e}"
-            continue
-        kinds[kind] += 1
-        acc.add(c)
+    warned: dict[str, str] = {}
+    with warnings.catch_warnings():  # recoverable damage is recorded per file (below), not issued
+        warnings.simplefilter("ignore", JpegWarning)
+        for f in tqdm(files, desc="stats", unit="img", disable=not progress):
+            try:
+                raw = read(f)
+                c, kind = to_420(raw, src=f)
+            except Exception as e:  # noqa: BLE001 - reported by name below
+                if on_error == "raise":
+                    raise
+                skipped[str(f)] = f"{type(e).__name__}: {e}"
+                continue
+            if getattr(raw, "warnings", None):
+                warned[str(f)] = "; ".join(raw.warnings)
+            kinds[kind] += 1
+            acc.add(c)
+    if not kinds:
+        first = next(iter(skipped.items()))
+        raise ValueError(f"none of the {len(files)} files could be read (first: {first[0]}: {first[1]})")
     mean, std = acc.result()
     std = np.maximum(std, min_std)
     return {
@@ -102,16 +131,22 @@ def compute(files: Iterable[Union[str, os.PathLike]], *, read: Optional[Callable
         "images": int(sum(kinds.values())),
         "kinds": dict(sorted(kinds.items())),
         "skipped": skipped,
+        "warned": warned,
     }
 
 
 def main(directory: str, output: Optional[str] = None, limit: Optional[int] = None,
-         on_error: str = "skip") -> dict:
-    """The ``jpegcoef stats`` command: compute over ``directory`` and write JSON (stdout if no output)."""
+         on_error: str = "skip", progress: bool = True) -> dict:
+    """The ``jpegcoef stats`` command: compute over ``directory`` and write JSON (stdout if no output).
+
+    Raises ``FileNotFoundError`` / ``NotADirectoryError`` for a bad ``directory`` and
+    ``ValueError`` when it holds no JPEG file or none could be read."""
     files = list_jpegs(directory)
+    if not files:
+        raise ValueError(f"no JPEG files ({', '.join(JPEG_SUFFIXES)}) under {directory}")
     if limit:
         files = files[:limit]
-    result = compute(files, on_error=on_error)
+    result = compute(files, on_error=on_error, progress=progress)
     text = json.dumps(result, indent=1)
     if output:
         tmp = Path(str(output) + ".tmp")

@@ -1,0 +1,281 @@
+"""Using a trained model: load a checkpoint, classify JPEG files, export for serving.
+
+A checkpoint written by ``experiments/run.py`` (``model.pt``, or the resumable ``last.pt``)
+holds the weights under ``"model"`` and, under ``"inference"``, everything needed to use them
+(:func:`model_record`): the model name and options, the class names, the input format with its
+options and normalisation statistics, the crop, and how the training images were prepared
+(``jpegcoef prepare``'s settings, when the training folder carries its record)::
+
+    clf = jpegcoef.inference.load("experiments/checkpoints/resnet50-photos/model.pt")
+    for p in clf.predict(["a.jpg", "b.png"], top_k=3):
+        print(p["file"], p["top"])          # [("cat", 0.91), ("dog", 0.05), ...] or p["error"]
+
+Each file gets the evaluation transform of training: the centre crop (DCT formats: a lossless
+crop on the 16-pixel grid, no rescaling; RGB: resize the short side to crop / 0.875, then crop).
+Because DCT models do not rescale, images are first brought to the training images' scale:
+re-encoded with the recorded ``prepare`` settings (``short_side``), or with ``short_side`` given
+explicitly. Files that are not JPEGs (PNG, WebP, ...) are re-encoded as JPEG in memory at their
+own size for the DCT formats.
+
+:func:`export` writes the model together with its format's device step (dequantise,
+normalise, chroma alignment) as a ``torch.export`` program: the served model takes the host
+tensors (:meth:`Classifier.host_batch`: int16 coefficients and uint16 quantisation tables for
+the DCT formats, uint8 pixels for RGB) and returns logits; the metadata (class names, format,
+crop) travels in the file as ``extra_files["jpegcoef.json"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["MODEL_FORMAT", "model_record", "Classifier", "load", "export", "load_exported",
+           "input_names"]
+
+MODEL_FORMAT = "jpegcoef-model/1"
+PathLike = Union[str, os.PathLike]
+
+
+def model_record(*, model: str, model_options: dict, classes: Sequence[str], input_format: str,
+                 format_options: dict, stats: Optional[dict], crop: int,
+                 prepared: Optional[dict] = None, variant: Optional[str] = None) -> dict[str, Any]:
+    """The ``"inference"`` block of a checkpoint (plain containers: ``weights_only``-loadable).
+
+    ``stats``: the DCT normalisation (``{"mean": [192], "std": [192], "source": ...}``) or None
+    for the statistics shipped with jpegcoef; ``prepared``: ``jpegcoef prepare``'s settings of
+    the training images, or None.
+    """
+    st = None
+    if stats is not None:
+        st = {"mean": [float(v) for v in stats["mean"]], "std": [float(v) for v in stats["std"]],
+              "source": str(stats.get("source", ""))}
+    return {"format": MODEL_FORMAT, "variant": variant, "model": model,
+            "model_options": dict(model_options), "classes": [str(c) for c in classes],
+            "input_format": input_format, "format_options": dict(format_options), "stats": st,
+            "crop": int(crop), "prepared": dict(prepared) if prepared else None}
+
+
+def _record_of(state: Any, path: PathLike) -> dict[str, Any]:
+    rec = state.get("inference") if isinstance(state, dict) else None
+    if not isinstance(rec, dict) or rec.get("format") != MODEL_FORMAT or "model" not in state:
+        raise ValueError(f"{path}: not a jpegcoef model checkpoint (no 'inference' record; "
+                         f"checkpoints of experiments/run.py carry one)")
+    return rec
+
+
+@dataclass
+class Classifier:
+    """A trained model with its input format, class names and evaluation crop."""
+
+    model: nn.Module
+    format: Any
+    classes: list[str]
+    crop: int
+    record: dict[str, Any]
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    # -- inputs -------------------------------------------------------------------------------
+    def _sources(self, files: Sequence[PathLike], short_side: Optional[int], tmp: Path) -> list[str]:
+        """The file each input is read from: itself, or its re-encoding in ``tmp``."""
+        from .prepare import reencode  # noqa: PLC0415
+
+        out = []
+        for i, f in enumerate(files):
+            f = str(f)
+            if not os.path.isfile(f):
+                out.append(f)  # the loader reports it by name
+                continue
+            dct = self.format.kind != "rgb"
+            if short_side is None and not (dct and not _is_jpeg(f)):
+                out.append(f)
+                continue
+            try:
+                size = short_side or _short_side(f)
+                dst = tmp / f"{i}.jpg"
+                dst.write_bytes(reencode(f, size, int((self.record.get("prepared") or {}).get("quality", 95))))
+                out.append(str(dst))
+            except Exception:  # noqa: BLE001 - unreadable: let the loader name the original
+                out.append(f)
+        return out
+
+    def host_batch(self, files: Sequence[PathLike], short_side: Optional[int] = None,
+                   ) -> tuple[dict[str, torch.Tensor], list[int], dict[int, str]]:
+        """``(host tensors, indices of the files in them, {index: error})`` for ``files``:
+        what :meth:`forward_host` (and an exported model) takes."""
+        from .data import JpegFolder  # noqa: PLC0415
+
+        if short_side is None:
+            short_side = (self.record.get("prepared") or {}).get("short_side")
+        with tempfile.TemporaryDirectory(prefix="jpegcoef-predict-") as tmp:
+            srcs = self._sources(files, short_side, Path(tmp))
+            ds = JpegFolder(srcs, self.format, train=False, crop=self.crop, on_error="skip")
+            hosts, good, errors = [], [], {}
+            for i in range(len(srcs)):
+                if not os.path.isfile(srcs[i]):
+                    errors[i] = "does not exist" if not os.path.exists(srcs[i]) else "not a file"
+                    continue
+                host, _, meta = ds.load(i)
+                if host is None:
+                    errors[i] = str(meta.get("error")).replace(f"{srcs[i]}: ", "")
+                else:
+                    hosts.append(host)
+                    good.append(i)
+        batch = self.format.collate(hosts) if hosts else {}
+        return batch, good, errors
+
+    # -- model --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def forward_host(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits ``(N, classes)`` of a host batch (moved to the device, the format's device step)."""
+        moved = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        x = self.format.device(moved)
+        return self.model(*x) if isinstance(x, (tuple, list)) else self.model(x)
+
+    def predict(self, files: Sequence[PathLike], top_k: int = 5, batch_size: int = 32,
+                short_side: Optional[int] = None) -> list[dict[str, Any]]:
+        """Per file, in order: ``{"file", "top": [(class, probability), ...]}`` (``top_k`` best)
+        or ``{"file", "error"}`` for a file that could not be read."""
+        k = max(1, min(top_k, len(self.classes)))
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(files), batch_size):
+            chunk = list(files[start:start + batch_size])
+            batch, good, errors = self.host_batch(chunk, short_side)
+            rows: dict[int, Any] = {}
+            if good:
+                probs = torch.softmax(self.forward_host(batch).float(), dim=1).cpu()
+                p, idx = probs.topk(k, dim=1)
+                rows = {i: [(self.classes[int(c)], round(float(v), 6)) for v, c in zip(p[j], idx[j])]
+                        for j, i in enumerate(good)}
+            for i, f in enumerate(chunk):
+                out.append({"file": str(f), "top": rows[i]} if i in rows else
+                           {"file": str(f), "error": errors.get(i, "not read")})
+        return out
+
+
+def _is_jpeg(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(3) == b"\xff\xd8\xff"
+
+
+def _short_side(path: str) -> int:
+    from PIL import Image, ImageOps  # noqa: PLC0415
+    with Image.open(path) as im:
+        w, h = ImageOps.exif_transpose(im).size
+    return min(w, h)
+
+
+def load(path: PathLike, device: Union[str, torch.device] = "cpu") -> Classifier:
+    """A :class:`Classifier` from a checkpoint of ``experiments/run.py`` (``weights_only``)."""
+    from . import formats  # noqa: PLC0415
+    from . import models  # noqa: PLC0415
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first})") from None
+    rec = _record_of(state, path)
+    model = models.create(rec["model"], num_classes=len(rec["classes"]), **rec["model_options"])
+    model.load_state_dict(state["model"])
+    device = torch.device(device)
+    model.to(device).eval()
+    opts = dict(rec["format_options"])
+    if rec.get("stats"):
+        opts["stats"] = rec["stats"]
+    fmt = formats.get(rec["input_format"], **opts)
+    return Classifier(model, fmt, list(rec["classes"]), int(rec["crop"]), rec, device)
+
+
+# -- export -------------------------------------------------------------------------------------
+def input_names(fmt: Any) -> tuple[str, ...]:
+    """The served model's arguments, in order: ``("y", "cb", "cr", "q")`` or ``("rgb",)``."""
+    return ("rgb",) if fmt.kind == "rgb" else ("y", "cb", "cr", "q")
+
+
+class _ServedDCT(nn.Module):
+    """Host tensors of a DCT format -> the format's device step -> the model -> logits."""
+
+    def __init__(self, model: nn.Module, fmt: Any) -> None:
+        super().__init__()
+        self.model, self.fmt = model, fmt
+
+    def forward(self, y: torch.Tensor, cb: torch.Tensor, cr: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        x = self.fmt.device({"y": y, "cb": cb, "cr": cr, "q": q})
+        return self.model(*x) if isinstance(x, (tuple, list)) else self.model(x)
+
+
+class _ServedRGB(nn.Module):
+    """uint8 pixels -> normalise -> the model -> logits."""
+
+    def __init__(self, model: nn.Module, fmt: Any) -> None:
+        super().__init__()
+        self.model, self.fmt = model, fmt
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        return self.model(self.fmt.device({"rgb": rgb}))
+
+
+def export(clf: Classifier, path: PathLike, example_files: Optional[Sequence[PathLike]] = None) -> Path:
+    """Write ``clf`` as a ``torch.export`` program (``.pt2``) with a dynamic batch dimension.
+
+    The example input is a host batch of ``example_files`` or, without them, zero coefficients
+    of the crop's shape (the shapes are what matters). Models whose forward branches on the
+    data (``hilo``'s early exit) cannot be exported and raise ``ValueError``.
+    """
+    if hasattr(clf.model, "set_step"):
+        raise ValueError(f"{clf.record['model']}: its early exit depends on the data, which "
+                         f"torch.export cannot capture; serve it with jpegcoef.inference.load")
+    batch = clf.host_batch(example_files)[0] if example_files else _zeros(clf)
+    if not batch:
+        raise ValueError("none of the example files could be read")
+    names = input_names(clf.format)
+    # a batch of 1 would let the trace specialise the batch dimension: example of at least 2
+    args = tuple(batch[k].cpu().repeat(2, *([1] * (batch[k].dim() - 1)))[:max(2, len(batch[k]))]
+                 for k in names)
+    served = (_ServedRGB if clf.format.kind == "rgb" else _ServedDCT)(clf.model.cpu(), clf.format).eval()
+    with torch.no_grad():
+        served(*args)  # fills the format's constant cache with real tensors before tracing
+    dim = torch.export.Dim("batch", min=1, max=4096)
+    try:
+        program = torch.export.export(served, args, dynamic_shapes=tuple({0: dim} for _ in names))
+    except Exception as e:  # noqa: BLE001 - torch.export's own multi-page report, in one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"torch.export could not capture {clf.record['model']}: {first}") from e
+    meta = {**clf.record, "inputs": {k: {"dtype": str(batch[k].dtype).replace("torch.", ""),
+                                         "shape": ["N", *batch[k].shape[1:]]} for k in names}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.export.save(program, str(path), extra_files={"jpegcoef.json": json.dumps(meta)})
+    clf.model.to(clf.device)
+    return path
+
+
+def _zeros(clf: Classifier) -> dict[str, torch.Tensor]:
+    c = clf.crop
+    if clf.format.kind == "rgb":
+        return {"rgb": torch.zeros((1, 3, c, c), dtype=torch.uint8)}
+    fmt = clf.format  # chroma frequencies shipped by the host step (all 64 for dctnet upsample="dct")
+    shipped = getattr(fmt, "host_c_index", None)
+    nc = len(shipped if shipped is not None else fmt._host_c_index())
+    return {"y": torch.zeros((1, len(fmt.y_index), c // 8, c // 8), dtype=torch.int16),
+            "cb": torch.zeros((1, nc, c // 16, c // 16), dtype=torch.int16),
+            "cr": torch.zeros((1, nc, c // 16, c // 16), dtype=torch.int16),
+            "q": torch.ones((1, 3, 64), dtype=torch.uint16)}
+
+
+def load_exported(path: PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """``(callable module, metadata)`` of a file written by :func:`export`."""
+    extra = {"jpegcoef.json": ""}
+    program = torch.export.load(str(path), extra_files=extra)
+    return program.module(), json.loads(extra["jpegcoef.json"])
