@@ -393,7 +393,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                 loss = F.cross_entropy(logits.float(), labels,
                                        label_smoothing=args.label_smoothing)
                 if gate_lambda:
-                    loss = loss + gate_lambda * bare.last_gate.float().mean()
+                    loss = loss + gate_lambda * bare.gate_penalty()  # channels on, summed (DCTNet eq.)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"[{variant}] loss is {float(loss)} at epoch "
                                          f"{epoch + 1} step {i}; lower --lr")
