@@ -251,6 +251,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     """Train, evaluate and measure ``variant``; rank 0 writes and returns the results dict."""
     from jpegcoef import models  # noqa: PLC0415
     from jpegcoef import data as jdata  # noqa: PLC0415
+    from jpegcoef.loader import TooFewImages  # noqa: PLC0415
     from jpegcoef import formats  # noqa: PLC0415
 
     t_start = time.perf_counter()
@@ -283,11 +284,15 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     lr = args.lr if args.lr is not None else 0.1 * args.batch_size * info.world_size / 256
 
     def loader(split: str, train: bool, size: int, distributed: bool):
-        ld = jdata.make_loader(root / split, fmt_name, train=train, crop=size,
-                               batch_size=args.batch_size, workers=args.workers,
-                               seed=args.seed, on_error=args.on_error,
-                               augment=args.augment if fmt_name != "rgb" else None,
-                               distributed=distributed, **fmt_opts)
+        try:
+            ld = jdata.make_loader(root / split, fmt_name, train=train, crop=size,
+                                   batch_size=args.batch_size, workers=args.workers,
+                                   seed=args.seed, on_error=args.on_error,
+                                   augment=args.augment if fmt_name != "rgb" else None,
+                                   classes=classes, distributed=distributed, **fmt_opts)
+        except TooFewImages as e:  # the command-line wording (names the flag)
+            folders.check_batches(e.images, args.batch_size, info.world_size, root / split)
+            raise
         folders.align_labels(ld.dataset, classes, root / split)  # train's class list, by name
         if train:
             folders.check_loaded(ld.dataset, classes, root / split)

@@ -3,6 +3,7 @@ file into the host-side arrays of a sample (``(host_dict or None, label, meta)``
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
@@ -10,7 +11,7 @@ from typing import Any, Optional, Sequence, Union
 import torch
 from torch.utils.data import Dataset
 
-from .formats import Format, get as get_format
+from .formats import RGB, Format, get as get_format
 from . import pipelines
 from .ring import collate
 from .stats import JPEG_SUFFIXES
@@ -32,40 +33,96 @@ class SampleError(RuntimeError):
 # ------------------------------------------------------------------------------------------------
 # File lists
 # ------------------------------------------------------------------------------------------------
-def _is_jpeg(p: Path) -> bool:
-    return p.suffix.lower() in JPEG_SUFFIXES and p.is_file()
+#: Other image files Pillow reads: decoded on the fly by the RGB baseline; the DCT formats need
+#: JPEG files and refuse them, pointing at ``jpegcoef prepare`` (which converts them).
+OTHER_IMAGES = (".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
 
 
-def _scan(root_or_files: Any) -> tuple[list[str], list[int], list[str]]:
-    """``(paths, labels, classes)`` from a directory, a list file or a Python list."""
+def _visible_files(folder: Path) -> list[Path]:
+    """Files under ``folder``, sorted, hidden entries (any path part starting with '.', such as
+    ``.ipynb_checkpoints``) left out."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _images(folder: Path, pixels: bool) -> tuple[list[Path], list[Path]]:
+    """``(usable, refused)`` image files of ``folder``: JPEGs (and, for the RGB baseline
+    (``pixels``), other images Pillow reads); non-JPEG images refused for the DCT formats."""
+    usable, refused = [], []
+    for p in _visible_files(folder):
+        suffix = p.suffix.lower()
+        if suffix in JPEG_SUFFIXES or (pixels and suffix in OTHER_IMAGES):
+            usable.append(p)
+        elif suffix in OTHER_IMAGES:
+            refused.append(p)
+    return usable, refused
+
+
+def _list_file(root: Path) -> tuple[list[str], list[int], list[str]]:
+    """A text list: ``path [label]`` per line, paths relative to the list file."""
+    paths, labels = [], []
+    for line in root.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.rsplit(None, 1)
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            p, lab = parts[0], int(parts[1])
+        else:
+            p, lab = line.strip(), -1
+        paths.append(str(root.parent / p))
+        labels.append(lab)
+    return paths, labels, []
+
+
+def _image_folder(root: Path, classes: Optional[Sequence[str]], pixels: bool) -> tuple[list[str], list[int], list[str]]:
+    """ImageFolder semantics as torchvision's: class folders (hidden ones ignored), one class
+    list (``classes``, e.g. the training split's, or the sorted folder names) for every split;
+    a folder that is not in ``classes`` is an error, a class without a folder a warning."""
+    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if classes is None:
+        classes = found
+    classes = list(classes)
+    extra = sorted(set(found) - set(classes))
+    if extra:
+        raise ValueError(f"{root}: class folder(s) {', '.join(extra[:5])} are not among the {len(classes)} "
+                         f"classes given (the training split's?)")
+    missing = [c for c in classes if c not in found]
+    if missing:
+        warnings.warn(f"{root}: no folder for {len(missing)} of the {len(classes)} classes: "
+                      f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", stacklevel=3)
+    paths, labels, refused = [], [], []
+    for i, name in enumerate(classes):
+        if name not in found:
+            continue
+        usable, bad = _images(root / name, pixels)
+        paths += [str(p) for p in usable]
+        labels += [i] * len(usable)
+        refused += bad
+    if refused:
+        raise ValueError(f"{root}: {len(refused)} non-JPEG image(s) (first: {refused[0]}): the DCT formats read "
+                         f"JPEG files; convert the folder with `jpegcoef prepare SRC DST`")
+    return paths, labels, classes
+
+
+def _scan(root_or_files: Any, classes: Optional[Sequence[str]] = None,
+          pixels: bool = False) -> tuple[list[str], list[int], list[str]]:
+    """``(paths, labels, classes)`` from a directory (ImageFolder, or flat), a list file or a
+    Python list of paths / ``(path, label)`` pairs."""
     if isinstance(root_or_files, (str, os.PathLike)):
         root = Path(root_or_files)
-        if root.is_file():  # a text list: "path [label]" per line
-            paths, labels = [], []
-            for line in root.read_text().splitlines():
-                if not line.strip() or line.lstrip().startswith("#"):
-                    continue
-                parts = line.rsplit(None, 1)
-                if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-                    p, lab = parts[0], int(parts[1])
-                else:
-                    p, lab = line.strip(), -1
-                paths.append(str(root.parent / p))
-                labels.append(lab)
-            return paths, labels, []
+        if root.is_file():
+            return _list_file(root)
+        if not root.exists():
+            raise FileNotFoundError(f"{root} does not exist")
         if not root.is_dir():
             raise FileNotFoundError(f"{root} is neither a directory nor a file list")
-        classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        if classes:
-            paths, labels = [], []
-            for i, name in enumerate(classes):
-                for p in sorted((root / name).rglob("*")):
-                    if _is_jpeg(p):
-                        paths.append(str(p))
-                        labels.append(i)
-            return paths, labels, classes
-        files = sorted(str(p) for p in root.iterdir() if _is_jpeg(p))
-        return files, [-1] * len(files), []
+        if classes is not None or any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()):
+            return _image_folder(root, classes, pixels)
+        usable, refused = _images(root, pixels)
+        if refused:
+            raise ValueError(f"{root}: {len(refused)} non-JPEG image(s) (first: {refused[0]}): the DCT formats "
+                             f"read JPEG files; convert the folder with `jpegcoef prepare SRC DST`")
+        return [str(p) for p in usable], [-1] * len(usable), []
     paths, labels = [], []
     for item in root_or_files:
         if isinstance(item, (tuple, list)):
@@ -75,7 +132,6 @@ def _scan(root_or_files: Any) -> tuple[list[str], list[int], list[str]]:
             paths.append(str(item))
             labels.append(-1)
     return paths, labels, []
-
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,6 +152,11 @@ class JpegFolder(Dataset):
             ``'rgb-reencode'`` (DCT formats only); see :mod:`jpegcoef.pipelines`.
         reencode_quality: JPEG quality of the in-memory re-encode.
         jitter: ColorJitter strengths ``(brightness, contrast, saturation, hue)`` (``'rrc'``).
+        classes: the class list (e.g. ``train_dataset.classes``) for an ImageFolder root, as
+            torchvision's: labels index it; a folder not in it is an error, a class without a
+            folder a warning. Default: the root's sorted class folders. Hidden entries (names
+            starting with '.') are ignored; non-JPEG images are decoded by the ``rgb`` format and
+            refused by the DCT formats (convert them with ``jpegcoef prepare``).
         **format_options: passed to :func:`jpegcoef.formats.get` when ``format`` is a name.
 
     Items: ``dataset[i]`` or ``dataset[(i, seed)]`` -> ``(host_dict or None, label, meta)``.
@@ -103,7 +164,8 @@ class JpegFolder(Dataset):
 
     def __init__(self, root: Any, format: Union[str, Format] = "dctnet", *, train: bool = True,
                  crop: int = 224, on_error: str = "raise", augment: Optional[str] = None,
-                 reencode_quality: int = 95, jitter: Optional[Sequence[float]] = None, **format_options):
+                 reencode_quality: int = 95, jitter: Optional[Sequence[float]] = None,
+                 classes: Optional[Sequence[str]] = None, **format_options):
         self.format = format if isinstance(format, Format) else get_format(format, **format_options)
         if isinstance(format, Format) and format_options:
             raise TypeError("format options given with a Format instance")
@@ -113,7 +175,7 @@ class JpegFolder(Dataset):
             raise ValueError(f"crop must be a positive int, got {crop!r}")
         self.pipeline = pipelines.make(self.format, crop, train, augment, reencode_quality=reencode_quality,
                                        jitter=jitter)
-        self.paths, self.labels, self.classes = _scan(root)
+        self.paths, self.labels, self.classes = _scan(root, classes, pixels=isinstance(self.format, RGB))
         if not self.paths:
             raise ValueError(f"no JPEG files found in {root!r}")
         self.root = root

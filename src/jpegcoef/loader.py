@@ -12,7 +12,7 @@ from .folder import JpegFolder
 from .formats import Format
 from .ring import collate, BatchRing
 
-__all__ = ["JpegLoader", "SeededSampler", "make_loader", "collate"]
+__all__ = ["JpegLoader", "SeededSampler", "make_loader", "collate", "TooFewImages"]
 
 
 class _Collate:
@@ -112,6 +112,22 @@ def _seed_worker(worker_id: int) -> None:  # augmentations use per-sample seeds;
     np.random.seed(seed)
 
 
+class TooFewImages(ValueError):
+    """Training (the last partial batch dropped) on fewer images than one batch."""
+
+    def __init__(self, root: Any, images: int, batch_size: int, distributed: bool = False) -> None:
+        self.images, self.batch_size = images, batch_size
+        per = " per process" if distributed else ""
+        super().__init__(f"{root}: {images} images give no full batch of {batch_size}{per}; "
+                         f"use a batch size of {max(images // (_world_size() if distributed else 1), 1)} or less")
+
+
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 def make_loader(root_or_files: Any, format: Union[str, Format], *, train: bool, crop: int,
                 batch_size: int, workers: int = 0, seed: int = 0, on_error: str = "raise",
                 distributed: bool = False, pin_memory: Optional[bool] = None,
@@ -129,6 +145,9 @@ def make_loader(root_or_files: Any, format: Union[str, Format], *, train: bool, 
                     **format_options)
     if drop_last is None:
         drop_last = train
+    per_rank = len(ds) // (_world_size() if distributed else 1)
+    if drop_last and per_rank < batch_size:
+        raise TooFewImages(root_or_files, len(ds), batch_size, distributed)
     sampler = SeededSampler(len(ds), shuffle=train, seed=seed, distributed=distributed)
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
