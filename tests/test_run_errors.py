@@ -111,7 +111,7 @@ def test_val_class_that_train_lacks_is_an_error(capsys, tmp_path, tiny):
     shutil.copytree(tiny, data)
     shutil.copytree(data / "val" / "class2", data / "val" / "zebra")
     one_line(capsys, 1, ["--variant", "dctnet", "--data", str(data), "--crop", "32", "-b", "2"],
-             "class folder(s) that train/ does not have: zebra", tmp_path)
+             "class folder(s) not among the 3 classes given (the training split's): zebra", tmp_path)
 
 
 def test_fewer_images_than_a_batch_names_the_fix(capsys, tmp_path, tiny):

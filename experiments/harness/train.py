@@ -293,6 +293,8 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         except TooFewImages as e:  # the command-line wording (names the flag)
             folders.check_batches(e.images, args.batch_size, info.world_size, root / split)
             raise
+        except (ValueError, FileNotFoundError) as e:  # a data problem the scan names: one line, exit 1
+            raise UserError(str(e)) from None
         folders.align_labels(ld.dataset, classes, root / split)  # train's class list, by name
         if train:
             folders.check_loaded(ld.dataset, classes, root / split)

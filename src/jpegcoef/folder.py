@@ -84,8 +84,8 @@ def _image_folder(root: Path, classes: Optional[Sequence[str]], pixels: bool) ->
     classes = list(classes)
     extra = sorted(set(found) - set(classes))
     if extra:
-        raise ValueError(f"{root}: class folder(s) {', '.join(extra[:5])} are not among the {len(classes)} "
-                         f"classes given (the training split's?)")
+        raise ValueError(f"{root}: class folder(s) not among the {len(classes)} classes given (the training "
+                         f"split's): {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}")
     missing = [c for c in classes if c not in found]
     if missing:
         warnings.warn(f"{root}: no folder for {len(missing)} of the {len(classes)} classes: "
