@@ -1,6 +1,6 @@
 """The ResNet-50 family for learning from JPEG DCT coefficients (and the RGB baseline).
 
->>> import models
+>>> from jpegcoef import models
 >>> net = models.create("late_concat_rfa_thinner", num_classes=10)
 >>> net.input_format, net(net.example_input(2)).shape
 ('gueguen', torch.Size([2, 10]))

@@ -1,4 +1,4 @@
-"""Command line: ``python -m models summary [NAME ...] [-o key=value ...] [--json]``.
+"""Command line: ``python -m jpegcoef.models summary [NAME ...] [-o key=value ...] [--json]``.
 
 Prints parameters, MACs at the example input and the receptive field / stride after each stage
 of every named model (all registered names by default).
@@ -26,7 +26,7 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m jpegcoef.models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("summary", help="parameters, MACs and receptive fields")
     p.add_argument("names", nargs="*", help=f"model names (default: all of {', '.join(names())})")

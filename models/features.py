@@ -6,7 +6,7 @@ and reduction in input pixels (a DCT model's Y coefficient covers an 8x8 block: 
 stage is at reduction 8). The classifier and the stages after the last selected one are
 removed, so every parameter of a FeatureNet takes part in its forward.
 
->>> import models
+>>> from jpegcoef import models
 >>> net = models.create("resnet50", features_only=True, out_indices=(2, 3, 4))
 >>> net.feature_info.channels(), net.feature_info.reduction()
 ([512, 1024, 2048], [8, 16, 32])

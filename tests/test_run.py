@@ -336,12 +336,12 @@ def test_export_gives_the_eager_models_outputs(tiny, trained, tmp_path):
     module, meta = inference.load_exported(out)
     assert meta["classes"] == clf.classes and meta["input_format"] == "gueguen"
     files = sorted(str(p) for p in (tiny / "val").rglob("*.jpg"))[:5]
-    batch, good, errors = clf.host_batch(files)
-    assert good == list(range(5)) and not errors
+    batch, good, errors = clf.host_batch(files, augment="crop")  # an exported program takes the crop pipeline's
+    assert good == list(range(5)) and not errors                # fixed-shape batch (centre crop)
     args = [batch[k] for k in inference.input_names(clf.format)]
     assert [str(a.dtype) for a in args] == ["torch.int16", "torch.int16", "torch.int16", "torch.uint16"]
     with torch.no_grad():
-        got, want = module(*args), clf.forward_host(batch)
+        got, want = module(*args), clf.forward_host(batch, augment="crop")
     assert got.shape == (5, 3)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     hilo = inference.load(tmp / "ckpt" / f"hilo-{tiny.name}" / "model.pt")

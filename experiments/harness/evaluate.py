@@ -250,10 +250,10 @@ def run_checkpoint(args: Any) -> int:
                                             f"({here or 'no jpegcoef prepare record'} vs {trained_on})")
     loader = jdata.make_loader(split, clf.format, train=False, crop=clf.crop,
                                batch_size=args.batch_size or 64, workers=args.workers or 0,
-                               on_error=args.on_error)
+                               on_error=args.on_error, augment=clf.augment)
     folders.align_labels(loader.dataset, clf.classes, split)
     progress = console.progress_enabled(False if args.no_progress else None)
-    ev = evaluate(clf.model, loader, clf.format, device, progress=progress)
+    ev = evaluate(clf.model, loader, loader.dataset.pipeline, device, progress=progress)
     skipped = dict(getattr(loader.dataset, "skipped", {}) or {})
     console.print_warning(folders.PROG, console.skipped_summary(skipped, len(loader.dataset)))
     print(f"{args.evaluate} on {split}: top-1 {100 * ev['top1']:.1f}%  top-5 {100 * ev['top5']:.1f}%  "

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -199,7 +199,8 @@ def resume_path(resume: str | None, default: Path) -> Path | None:
 
 
 def inference_record(variant: str, model_name: str, model_opts: dict[str, Any], classes: list[str],
-                     fmt_name: str, fmt_opts: dict[str, Any], crop: int, root: Path) -> dict[str, Any]:
+                     fmt_name: str, fmt_opts: dict[str, Any], crop: int, root: Path,
+                     augment: Optional[str] = None) -> dict[str, Any]:
     """What ``jpegcoef predict`` and ``--evaluate`` need besides the weights (every checkpoint
     carries it under ``"inference"``)."""
     from jpegcoef.inference import model_record  # noqa: PLC0415
@@ -208,7 +209,7 @@ def inference_record(variant: str, model_name: str, model_opts: dict[str, Any], 
                         input_format=fmt_name,
                         format_options={k: v for k, v in fmt_opts.items() if k != "stats"},
                         stats=fmt_opts.get("stats"), crop=crop,
-                        prepared=folders.prepared_settings(root), variant=variant)
+                        prepared=folders.prepared_settings(root), variant=variant, augment=augment)
 
 
 def phase_label(phase: int, plan: list[tuple[int, int]]) -> str:
@@ -321,7 +322,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     run_key = f"{variant}-{dataset_name}"
     ckpt_path = Path(args.checkpoint_dir or EXPERIMENTS / "checkpoints") / run_key / "last.pt"
     inference = inference_record(variant, model_name, model_opts, classes, fmt_name, fmt_opts,
-                                 crop, root)
+                                 crop, root, augment=train_loader.dataset.augment if fmt_name != "rgb" else None)
     config = {"variant": variant, "model": model_name, "model_options": model_opts,
               "epochs": args.epochs, "batch_size": args.batch_size, "crop": crop, "lr": lr,
               "augment": train_loader.dataset.augment, "seed": args.seed, "world_size": info.world_size, "dataset": str(root),

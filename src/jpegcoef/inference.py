@@ -19,7 +19,9 @@ own size for the DCT formats.
 
 :func:`export` writes the model together with its format's device step (dequantise,
 normalise, chroma alignment) as a ``torch.export`` program: the served model takes the host
-tensors (:meth:`Classifier.host_batch`: int16 coefficients and uint16 quantisation tables for
+tensors (:meth:`Classifier.host_batch` with ``augment="crop"``: the centre crop's fixed-shape int16
+coefficients -- images prepared at short side crop/0.875 give the evaluation protocol's
+resize + centre crop -- and uint16 quantisation tables for
 the DCT formats, uint8 pixels for RGB) and returns logits; the metadata (class names, format,
 crop) travels in the file as ``extra_files["jpegcoef.json"]``.
 """
@@ -45,12 +47,14 @@ PathLike = Union[str, os.PathLike]
 
 def model_record(*, model: str, model_options: dict, classes: Sequence[str], input_format: str,
                  format_options: dict, stats: Optional[dict], crop: int,
-                 prepared: Optional[dict] = None, variant: Optional[str] = None) -> dict[str, Any]:
+                 prepared: Optional[dict] = None, variant: Optional[str] = None,
+                 augment: Optional[str] = None) -> dict[str, Any]:
     """The ``"inference"`` block of a checkpoint (plain containers: ``weights_only``-loadable).
 
     ``stats``: the DCT normalisation (``{"mean": [192], "std": [192], "source": ...}``) or None
     for the statistics shipped with jpegcoef; ``prepared``: ``jpegcoef prepare``'s settings of
-    the training images, or None.
+    the training images, or None; ``augment``: the training pipeline (``"rrc"``, ``"crop"``, ...):
+    its evaluation protocol is what prediction uses (rrc: resize + centre crop; crop: centre crop).
     """
     st = None
     if stats is not None:
@@ -59,7 +63,7 @@ def model_record(*, model: str, model_options: dict, classes: Sequence[str], inp
     return {"format": MODEL_FORMAT, "variant": variant, "model": model,
             "model_options": dict(model_options), "classes": [str(c) for c in classes],
             "input_format": input_format, "format_options": dict(format_options), "stats": st,
-            "crop": int(crop), "prepared": dict(prepared) if prepared else None}
+            "crop": int(crop), "prepared": dict(prepared) if prepared else None, "augment": augment}
 
 
 def _record_of(state: Any, path: PathLike) -> dict[str, Any]:
@@ -105,17 +109,36 @@ class Classifier:
                 out.append(f)
         return out
 
+    @property
+    def augment(self) -> Optional[str]:
+        """The evaluation pipeline: the training run's (``"rrc"``: resize + centre crop in the DCT
+        domain); checkpoints from before the resized-crop pipeline used the centre crop."""
+        if self.format.kind == "rgb":
+            return None
+        return self.record.get("augment") or "crop"
+
+    def pipeline(self, augment: Optional[str] = None):
+        """The evaluation :mod:`~jpegcoef.pipelines` object (host and device steps)."""
+        from . import pipelines  # noqa: PLC0415
+
+        key = augment or self.augment
+        cache = self.__dict__.setdefault("_pipelines", {})
+        if key not in cache:
+            cache[key] = pipelines.make(self.format, self.crop, False, key)
+        return cache[key]
+
     def host_batch(self, files: Sequence[PathLike], short_side: Optional[int] = None,
-                   ) -> tuple[dict[str, torch.Tensor], list[int], dict[int, str]]:
+                   augment: Optional[str] = None) -> tuple[dict[str, torch.Tensor], list[int], dict[int, str]]:
         """``(host tensors, indices of the files in them, {index: error})`` for ``files``:
-        what :meth:`forward_host` (and an exported model) takes."""
+        what :meth:`forward_host` takes (an exported model takes the ``augment="crop"`` batch)."""
         from .data import JpegFolder  # noqa: PLC0415
 
         if short_side is None:
             short_side = (self.record.get("prepared") or {}).get("short_side")
         with tempfile.TemporaryDirectory(prefix="jpegcoef-predict-") as tmp:
             srcs = self._sources(files, short_side, Path(tmp))
-            ds = JpegFolder(srcs, self.format, train=False, crop=self.crop, on_error="skip")
+            ds = JpegFolder(srcs, self.format, train=False, crop=self.crop, on_error="skip",
+                            augment=augment or self.augment)
             hosts, good, errors = [], [], {}
             for i in range(len(srcs)):
                 if not os.path.isfile(srcs[i]):
@@ -132,10 +155,10 @@ class Classifier:
 
     # -- model --------------------------------------------------------------------------------
     @torch.no_grad()
-    def forward_host(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Logits ``(N, classes)`` of a host batch (moved to the device, the format's device step)."""
+    def forward_host(self, batch: dict[str, torch.Tensor], augment: Optional[str] = None) -> torch.Tensor:
+        """Logits ``(N, classes)`` of a host batch (moved to the device, the pipeline's device step)."""
         moved = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
-        x = self.format.device(moved)
+        x = self.pipeline(augment).device(moved)
         return self.model(*x) if isinstance(x, (tuple, list)) else self.model(x)
 
     def predict(self, files: Sequence[PathLike], top_k: int = 5, batch_size: int = 32,
@@ -235,7 +258,8 @@ def export(clf: Classifier, path: PathLike, example_files: Optional[Sequence[Pat
     if hasattr(clf.model, "set_step"):
         raise ValueError(f"{clf.record['model']}: its early exit depends on the data, which "
                          f"torch.export cannot capture; serve it with jpegcoef.inference.load")
-    batch = clf.host_batch(example_files)[0] if example_files else _zeros(clf)
+    batch = clf.host_batch(example_files, augment="crop" if clf.augment else None)[0] if example_files \
+        else _zeros(clf)
     if not batch:
         raise ValueError("none of the example files could be read")
     names = input_names(clf.format)
@@ -264,9 +288,8 @@ def _zeros(clf: Classifier) -> dict[str, torch.Tensor]:
     c = clf.crop
     if clf.format.kind == "rgb":
         return {"rgb": torch.zeros((1, 3, c, c), dtype=torch.uint8)}
-    fmt = clf.format  # chroma frequencies shipped by the host step (all 64 for dctnet upsample="dct")
-    shipped = getattr(fmt, "host_c_index", None)
-    nc = len(shipped if shipped is not None else fmt._host_c_index())
+    fmt = clf.format  # chroma frequencies shipped by the host step (all 64 unless dctnet upsample="repeat")
+    nc = len(fmt.host_c_index)
     return {"y": torch.zeros((1, len(fmt.y_index), c // 8, c // 8), dtype=torch.int16),
             "cb": torch.zeros((1, nc, c // 16, c // 16), dtype=torch.int16),
             "cr": torch.zeros((1, nc, c // 16, c // 16), dtype=torch.int16),

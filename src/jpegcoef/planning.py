@@ -89,7 +89,7 @@ def dct_sample(c: Coefficients, fmt: Format, crop: int, train: bool,
 
     ``plan``: the :func:`crop_plan` already drawn from the full image's size (then ``c`` may be
     that image cut below the window, as ``read(..., max_height=...)`` returns it); ``kind``:
-    :func:`~jpegcoef.formats.sampling_kind` of ``c`` when already known."""
+    :func:`~jpegcoef.convert.sampling_kind` of ``c`` when already known."""
     if plan is None:
         plan = crop_plan(c.height, c.width, crop, train, rng)
     top, left, rows, cols, pad_y, pad_x = plan
