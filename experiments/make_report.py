@@ -340,7 +340,7 @@ def bench_rows(data):
     res = data.get("results")
     if isinstance(res, list):
         pillow = {e.get("workers"): e["images_per_s"] for e in res
-                  if isinstance(e, dict) and e.get("pipeline") == "rgb" and e.get("images_per_s")}
+                  if isinstance(e, dict) and e.get("pipeline") in ("rgb", "rgb-rrc") and e.get("images_per_s")}
         for e in res:
             if isinstance(e, dict) and e.get("images_per_s"):
                 base = pillow.get(e.get("workers"))
@@ -375,7 +375,33 @@ for kind in ("decode", "pipeline"):
         ax.set_title(f"{path.name} ({corpus}, {n} files)", fontsize=9)
         show(fig)
 if not found:
-    print("no decode-*.json / pipeline-*.json benchmark results in experiments/results/ yet")"""
+    print("no decode-*.json / pipeline-*.json benchmark results in experiments/results/ yet")
+
+# DCT-domain augmentation (issue 11): the newest pipeline run that measured the device step
+latest = None
+for path in sorted(RESULTS.glob("pipeline-*.json")):
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        continue
+    if isinstance(data, dict) and data.get("device_step"):
+        latest = (path, data)
+if latest:
+    path, data = latest
+    lines = [f"**{path.name}** (`{data.get('command', '')}`)", "",
+             "| pipeline | workers | img/CPU-s host only | x rgb-rrc per core (DCT host only) | bytes/img |",
+             "|---|---:|---:|---:|---:|"]
+    ratios = data.get("ratio_issue_definition_per_core", {})
+    for e in data["results"]:
+        r = ratios.get(e["pipeline"], {}).get(str(e["workers"]), "") if isinstance(ratios, dict) else ""
+        lines.append(f"| {e['pipeline']} | {e['workers']} | {e.get('images_per_cpu_s_host_only', '')} | {r} | "
+                     f"{e.get('bytes_per_image', '')} |")
+    lines += ["", "| device step, batch 64 | ms (CPU) | model forward ms (CPU) | share | bytes/img |",
+              "|---|---:|---:|---:|---:|"]
+    for name, d in data["device_step"].items():
+        lines.append(f"| {name} ({d['model']}) | {d.get('device_step_ms_cpu')} | {d.get('forward_ms_cpu')} | "
+                     f"{d.get('device_step_share_cpu')} | {d.get('bytes_per_image')} |")
+    display(Markdown("\n".join(lines)))"""
 
 
 def build() -> nbformat.NotebookNode:
