@@ -31,6 +31,17 @@
 
 #include <jpeglib.h>
 #include <jerror.h>
+/* libjpeg-turbo >= 2.1 records the last iMCU row decoded from real data in its (internal) master
+ * record; the block smoothing of its full decode depends on it (see jc_copy_progression). */
+#if defined(LIBJPEG_TURBO_VERSION_NUMBER) && LIBJPEG_TURBO_VERSION_NUMBER >= 2001000
+#define JC_TURBO21 1
+#if defined(__has_include)
+#if __has_include(<jpegint.h>)
+#include <jpegint.h>
+#define JC_HAVE_MASTER 1
+#endif
+#endif
+#endif
 
 #include "jpegcoef.h"
 
@@ -100,6 +111,18 @@ static void jc_fail(j_common_ptr cinfo, const char *msg)
   jc_error_mgr *err = (jc_error_mgr *)cinfo->err;
   snprintf(err->message, JC_MSG_LEN, "%s", msg);
   longjmp(err->jb, 1);
+}
+
+/* A warning with our own text (counted and kept like libjpeg's; an error when strict). */
+static void jc_warn(j_common_ptr cinfo, const char *msg)
+{
+  jc_error_mgr *err = (jc_error_mgr *)cinfo->err;
+  if (err->strict)
+    jc_fail(cinfo, msg);
+  err->num_warnings++;
+  cinfo->err->num_warnings++;
+  if (err->num_kept < JC_MAX_WARNINGS)
+    snprintf(err->warnings[err->num_kept++], JC_MSG_LEN, "%s", msg);
 }
 
 static void jc_copy_diagnostics(const jc_error_mgr *err, jc_info *info)
@@ -643,6 +666,9 @@ static void jc_begin(jc_decoder *d, int flags, int max_scans, jc_info *info)
   info->data_size = 0;
   info->num_warnings = info->num_kept = 0;
   info->message[0] = '\0';
+  memset(info->scan_bits, 0xff, sizeof info->scan_bits);     /* all -1 */
+  info->last_good_row = -1;
+  info->progression = 0;
 }
 
 /* Error path: report, release everything the call allocated, make the decoder reusable. */
@@ -809,21 +835,68 @@ static void jc_header(jc_decoder *d, const unsigned char *buf, size_t len, uint6
   }
 }
 
-/* The quantisation table each component was decoded with (latched at its first scan). */
+/* The quantisation table each component was decoded with (latched at its first scan). A
+ * component that no scan carries may name a table the file never defines: libjpeg's full decode
+ * accepts that (the component comes out flat, its coefficients being all zero), so the read
+ * does too, with the table given as zeros and a warning naming the cause. (A component that a
+ * scan does carry with an undefined table is libjpeg's error, before this point.) */
 static void jc_copy_quant(jc_decoder *d, uint16_t *dst)
 {
   j_decompress_ptr cinfo = &d->cinfo;
   int ci, k;
+  char msg[JC_MSG_LEN];
   for (ci = 0; ci < cinfo->num_components; ci++) {
     jpeg_component_info *c = &cinfo->comp_info[ci];
     JQUANT_TBL *q = c->quant_table;
     if (!q && c->quant_tbl_no >= 0 && c->quant_tbl_no < NUM_QUANT_TBLS)
       q = cinfo->quant_tbl_ptrs[c->quant_tbl_no];
-    if (!q)
-      ERREXIT1(cinfo, JERR_NO_QUANT_TABLE, c->quant_tbl_no);
+    if (!q) {
+      snprintf(msg, sizeof msg, "Quantization table 0x%02x of component %d is not defined%s; "
+               "its table is given as zeros", c->quant_tbl_no, ci,
+               (d->flags & JC_HEADER_ONLY) ? " before the first scan"
+                                            : " and no scan carries the component (all zero)");
+      jc_warn((j_common_ptr)cinfo, msg);
+      memset(dst + ci * DCTSIZE2, 0, DCTSIZE2 * sizeof(uint16_t));
+      continue;
+    }
     for (k = 0; k < DCTSIZE2; k++)
       dst[ci * DCTSIZE2 + k] = q->quantval[k];
   }
+}
+
+/* A progressive file's successive-approximation state at the end of the decode (jc_info
+ * scan_bits, last_good_row), as libjpeg-turbo's full decode latches it for block smoothing
+ * (jdcoefct.c smoothing_ok / decompress_smooth_data). libjpeg keeps a second row per component
+ * (coef_bits[ci + num_components], >= 2.1) that it only writes for components a scan carried. */
+static void jc_copy_progression(jc_decoder *d, jc_info *info)
+{
+  j_decompress_ptr cinfo = &d->cinfo;
+  int ci, k, nc = cinfo->num_components;
+  memset(info->scan_bits, 0xff, sizeof info->scan_bits);     /* all -1 */
+  info->last_good_row = -1;
+  info->progression = 0;
+  if (!cinfo->progressive_mode || !cinfo->coef_bits || (JDIMENSION)info->height < cinfo->image_height)
+    return;
+  info->progression = 1;
+  for (ci = 0; ci < nc; ci++) {
+    const int *cur = cinfo->coef_bits[ci];
+    int seen = 0;
+    for (k = 0; k < DCTSIZE2; k++)
+      seen |= cur[k] >= 0;
+    for (k = 0; k < 10; k++) {
+      info->scan_bits[ci][k] = cur[k];
+#ifdef JC_TURBO21
+      /* written by every scan of the component (k = 0: its DC scans) from the second scan on */
+      if (seen && (k > 0 || cur[0] >= 0) && cinfo->input_scan_number > 1)
+        info->scan_bits[ci][10 + k] = cinfo->coef_bits[ci + nc][k];
+#else
+      (void)seen;
+#endif
+    }
+  }
+#ifdef JC_HAVE_MASTER
+  info->last_good_row = (int)cinfo->master->last_good_iMCU_row;
+#endif
 }
 
 /* max_rows: plan the cut (after the header). The result is the image cut to its top H2 rows,
@@ -832,11 +905,30 @@ static void jc_copy_quant(jc_decoder *d, uint16_t *dst)
  * keeps the first rows_out block rows (whole MCUs) and its true size in blocks for H2. A
  * single-scan (sequential, all components interleaved) file stops decoding at the first iMCU
  * row that is not needed; other files are decoded whole, then cut. */
+/* A one-component image's MCU is one block (its scans are never interleaved), but libjpeg pads
+ * its coefficient array to the declared sampling factors (a gray file declaring 2x2 gets an even
+ * grid). Those padding blocks are never coded (always zero): the output keeps the true grid,
+ * as transforms.crop and jpegtran count it. */
+static void jc_plan_true_grid(jc_decoder *d, jc_info *info)
+{
+  jc_component *o = &info->comp[0];
+  if (o->Hb == o->hb && o->Wb == o->wb)
+    return;
+  d->crop = 1;
+  d->rows_out[0] = (JDIMENSION)o->hb;
+  d->cols_out[0] = (JDIMENSION)o->wb;
+  d->rows_stop[0] = (JDIMENSION)o->Hb;
+  o->Hb = o->hb;
+  o->Wb = o->wb;
+}
+
 static void jc_plan_rows(jc_decoder *d, int max_rows, jc_info *info)
 {
   j_decompress_ptr cinfo = &d->cinfo;
   int ci, nc = cinfo->num_components;
   uint64_t mcu_h, imcu_h, H2, nmcu, n_imcu, total_imcu;
+  if (nc == 1)
+    jc_plan_true_grid(d, info);
   if (max_rows <= 0)
     return;
   mcu_h = nc == 1 ? DCTSIZE : (uint64_t)DCTSIZE * cinfo->max_v_samp_factor;
@@ -937,6 +1029,7 @@ static void jc_read_finish(jc_decoder *d, jc_info *info)
   for (ci = 0; ci < cinfo->num_components; ci++)
     info->comp[ci].offset = d->out_offset[ci];
   info->num_scans = cinfo->input_scan_number;
+  jc_copy_progression(d, info);
 }
 
 int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
@@ -1134,6 +1227,10 @@ static int jc_write_body(jc_writer *w, const jc_write_params *p)
     jc_fail((j_common_ptr)c, "Image size out of range (1..65500)");
   if (p->num_quant < 1 || p->num_quant > 4)
     jc_fail((j_common_ptr)c, "Between 1 and 4 quantisation tables are needed");
+  if (p->optimize && p->arithmetic)
+    jc_fail((j_common_ptr)c, "optimize (optimal Huffman tables) cannot be combined with arithmetic "
+                             "coding, which has no Huffman tables (it adapts by itself): "
+                             "write arithmetic-coded coefficients with optimize off");
   jpeg_mem_dest(c, &w->outbuf, &w->outsize);
   c->image_width = (JDIMENSION)p->width;
   c->image_height = (JDIMENSION)p->height;

@@ -70,6 +70,16 @@ typedef struct {
    *         num_warnings, num_scans, out_components
    * [10 + 8*i ..] component i: h, v, hb, wb, Hb, Wb, offset, quant_index */
   int64_t summary[JC_SUMMARY_LEN];
+  /* jc_read of a progressive file (progression = 1; 0 otherwise, and for a cut max_rows read):
+   * the successive-approximation state libjpeg ends with, which its full decode uses to smooth
+   * blocks whose first AC coefficients are incomplete. For component ci and zig-zag coefficient
+   * k = 0..9, scan_bits[ci][k] is the point transform Al of the last scan that carried k
+   * (0: exact, -1: never sent) and scan_bits[ci][10 + k] the same before that component's last
+   * scan (-1: unknown, or the file's first scan). last_good_row: the last iMCU row the last scan
+   * decoded from real data (libjpeg's last_good_iMCU_row; -1 when this libjpeg does not expose it). */
+  int progression;
+  int scan_bits[JC_MAX_COMPONENTS][20];
+  int last_good_row;
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;

@@ -65,11 +65,30 @@ static size_t expected_read_size(const jc_info *info)
     if (c->offset != n)
       fail("component offset");
     if (c->h < 1 || c->h > 4 || c->v < 1 || c->v > 4 || c->hb < 1 || c->wb < 1 ||
-        c->Hb < c->hb || c->Wb < c->wb || c->Hb % c->v || c->Wb % c->h)
+        c->Hb < c->hb || c->Wb < c->wb)
       fail("component geometry");
+    /* whole MCUs; a one-component image's MCU is one block (its true grid, whatever it declares) */
+    if (info->num_components == 1 ? (c->Hb != c->hb || c->Wb != c->wb) : (c->Hb % c->v || c->Wb % c->h))
+      fail("component grid");
     n += (size_t)c->Hb * c->Wb * 64;
   }
   return n * sizeof(int16_t);
+}
+
+/* The progression state: only for progressive files; Al values as libjpeg accepts them. */
+static void check_progression(const jc_info *info)
+{
+  int ci, k;
+  if (info->progression && !info->progressive)
+    fail("progression state for a sequential file");
+  if (info->last_good_row < -1)
+    fail("last good row");
+  for (ci = 0; ci < JC_MAX_COMPONENTS; ci++)
+    for (k = 0; k < 20; k++) {
+      int b = info->scan_bits[ci][k];
+      if (b < -1 || b > 13 || ((!info->progression || ci >= info->num_components) && b != -1))
+        fail("scan bits");
+    }
 }
 
 static void check_header(const jc_info *info)
@@ -85,6 +104,7 @@ static void check_header(const jc_info *info)
     fail("warning counts");
   if (info->num_kept && !memchr(info->warnings[info->num_kept - 1], 0, JC_MSG_LEN))
     fail("warning text not terminated");
+  check_progression(info);
 }
 
 static void check_error(const jc_info *info)

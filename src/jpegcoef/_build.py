@@ -52,6 +52,9 @@ typedef struct {
   size_t data_size;
   jc_component comp[4];
   int64_t summary[42];
+  int progression;
+  int scan_bits[4][20];
+  int last_good_row;
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;

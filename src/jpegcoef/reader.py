@@ -16,7 +16,7 @@ from typing import Any, Iterable, Optional, Union
 import numpy as np
 
 from ._jpegcoef_cffi import ffi, lib
-from .coefficients import Coefficients, Component
+from .coefficients import Coefficients, Component, Progression
 from .errors import JpegError, JpegWarning
 
 __all__ = ["read", "read_batch", "write", "decode_rgb", "decode", "DEFAULT_MAX_PIXELS",
@@ -200,9 +200,25 @@ class _ReadCoefficients(Coefficients):
         return state
 
 
-def _components(mem, size: int, s: list, channels: int) -> list:
+def _progressions(info, s: list) -> Optional[list]:
+    """Per component, where a progressive file's scans left it (the C's scan_bits), or None."""
+    if not info.progression:
+        return None
+    n = s[2]
+    bits = ffi.unpack(ffi.cast("int *", info.scan_bits), 20 * n)
+    last_good = info.last_good_row
+    out = []
+    for i in range(n):
+        v, Hb = s[11 + 8 * i], s[14 + 8 * i]
+        good = Hb if last_good < 0 else min(Hb, (last_good + 1) * v)
+        out.append(Progression(tuple(bits[20 * i: 20 * i + 10]), tuple(bits[20 * i + 10: 20 * i + 20]), good))
+    return out
+
+
+def _components(mem, size: int, s: list, channels: int, progs: Optional[list] = None) -> list:
     """The Component objects over the C buffer ``mem`` (quantisation tables first, then each
-    component at its offset), from the header facts ``s`` (the C summary)."""
+    component at its offset), from the header facts ``s`` (the C summary); ``progs``: each
+    component's :class:`Progression` (progressive files)."""
     buf = ffi.buffer(mem, size)
     n = s[2]
     quant = np.ndarray((n, 8, 8), np.uint16, buf)
@@ -217,6 +233,8 @@ def _components(mem, size: int, s: list, channels: int) -> list:
             comp = _new(Component)
             comp.__dict__.update(coefficients=np.ndarray((Hb, Wb, 8, 8), np.int16, buf, off * 2),
                                  quant=quant[i], sampling=(h, v), blocks=(hb, wb))
+        if progs is not None:
+            comp.__dict__["progression"] = progs[i]
         comps.append(comp)
     return comps
 
@@ -231,7 +249,8 @@ def _result(info, summary: np.ndarray, channels: int) -> Coefficients:
     coeffs.__dict__.update(width=s[0], height=s[1], colorspace=_COLORSPACES[s[3]],
                            progressive=s[4] != 0, arithmetic=s[5] != 0, orientation=s[6],
                            warnings=_warning_texts(info) if s[7] else [],
-                           _lazy=(ffi.gc(info.data, lib.jc_release, size), size, s, channels))
+                           _lazy=(ffi.gc(info.data, lib.jc_release, size), size, s, channels,
+                                  _progressions(info, s) if s[4] else None))
     return coeffs
 
 
