@@ -80,6 +80,7 @@ typedef struct {
   int progression;
   int scan_bits[JC_MAX_COMPONENTS][20];
   int last_good_row;
+  int scans_skipped;    /* jc_read_bands: scans of the file not decoded (num_scans: decoded) */
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;
@@ -111,6 +112,22 @@ int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
 int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
                  uint64_t max_pixels, int max_scans, int max_rows, jc_info *info);
 
+/* jc_read_rows decoding only the scans that the frequencies bands[ci] need (partial progressive
+ * decoding). bands[ci], ci < JC_MAX_COMPONENTS: a bit mask of natural-order frequencies
+ * (bit 8*row+col) that component ci needs (~0: all, 0: none); NULL: everything, as jc_read_rows.
+ * A scan is decoded when its band holds a needed coefficient of a component in it, and then
+ * every coefficient in its band counts as needed (its earlier scans are decoded too); each
+ * component's DC is needed with any of its frequencies. So every coefficient of the result is
+ * either exactly the whole read's or zero (its scans all skipped: scan_bits shows -1 for it),
+ * and the needed ones are the whole read's. The file's data ends after the last scan needed.
+ * Skipped scans are never decoded: their damage (and warnings) is not seen. Files whose segment
+ * structure the walk does not follow (garbage between segments, tables redefined between
+ * scans, unknown markers), sequential files with one scan, and files whose every scan is
+ * needed are decoded whole. info->scans_skipped: how many scans were not decoded. */
+int jc_read_bands(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+                  uint64_t max_pixels, int max_scans, int max_rows, const uint64_t *bands,
+                  jc_info *info);
+
 /* jc_read on the contents of a file (read without a copy into the decoder's reusable buffer).
  * Returns -2 with info->sys_errno (and strerror in info->message) when the file cannot be read. */
 int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
@@ -119,6 +136,10 @@ int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels
 /* jc_read_file of the top max_rows pixel rows only (see jc_read_rows). */
 int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
                       int max_scans, int max_rows, jc_info *info);
+
+/* jc_read_file of the scans bands need only (see jc_read_bands). */
+int jc_read_file_bands(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
+                       int max_scans, int max_rows, const uint64_t *bands, jc_info *info);
 
 /* libjpeg's full decode (islow IDCT, fancy upsampling) to out_space (JC_CS_RGB, JC_CS_YCBCR,
  * JC_CS_GRAY or JC_CS_NATIVE). info->data: uint8 (height, width, out_components). */

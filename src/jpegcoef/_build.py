@@ -55,6 +55,7 @@ typedef struct {
   int progression;
   int scan_bits[4][20];
   int last_good_row;
+  int scans_skipped;
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;
@@ -72,6 +73,11 @@ int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
                  uint64_t max_pixels, int max_scans, int max_rows, jc_info *info);
 int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
                       int max_scans, int max_rows, jc_info *info);
+int jc_read_bands(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+                  uint64_t max_pixels, int max_scans, int max_rows, const uint64_t *bands,
+                  jc_info *info);
+int jc_read_file_bands(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
+                       int max_scans, int max_rows, const uint64_t *bands, jc_info *info);
 int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,
               uint64_t max_pixels, int max_scans, jc_info *info);
 
