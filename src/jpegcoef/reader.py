@@ -140,7 +140,6 @@ def _max_rows(max_height: Optional[int]) -> int:
 
 #: All 64 frequencies of a component (a ``bands`` entry of None).
 ALL_BANDS = (1 << 64) - 1
-_bands_cache: dict = {}
 
 
 def _band_mask(entry: Any, i: int) -> int:
@@ -157,16 +156,17 @@ def _band_mask(entry: Any, i: int) -> int:
         if entry.size != 64:
             raise ValueError(f"bands[{i}] as a boolean array needs 64 entries (or 8x8), got shape {entry.shape}")
         entry = np.flatnonzero(entry.reshape(64)).tolist()
-    try:
-        freqs = [int(k) if isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)) else None
-                 for k in entry]
-    except TypeError:
+    if not hasattr(entry, "__iter__"):
         raise TypeError(f"bands[{i}] must be None, a bit mask or an iterable of frequencies 0..63, "
-                        f"not {type(entry).__name__}") from None
+                        f"not {type(entry).__name__}")
     mask = 0
-    for k in freqs:
-        if k is None or not 0 <= k < 64:
-            raise ValueError(f"bands[{i}]: frequencies are ints 8*row+col in 0..63, got {list(entry)!r}")
+    for k in entry:
+        if type(k) is not int:                       # noqa: E721 - the fast path; others checked
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+                raise ValueError(f"bands[{i}]: frequencies are ints 8*row+col in 0..63, got {k!r}")
+            k = int(k)
+        if not 0 <= k < 64:
+            raise ValueError(f"bands[{i}]: frequencies are ints 8*row+col in 0..63, got {k!r}")
         mask |= 1 << k
     return mask
 
@@ -175,12 +175,6 @@ def _band_masks(bands: Any) -> Any:
     """``bands`` as the C argument (``uint64_t[4]``), or ffi.NULL for None; checked."""
     if bands is None:
         return ffi.NULL
-    try:
-        hit = _bands_cache.get(bands)
-    except TypeError:            # unhashable (lists, arrays): not cached
-        hit = None
-    if hit is not None:
-        return hit
     if isinstance(bands, (str, bytes, int, np.integer)) or not hasattr(bands, "__iter__"):
         raise TypeError("bands must be a sequence with one entry per component (None, a bit mask "
                         f"or an iterable of natural-order frequencies), not {type(bands).__name__}")
@@ -188,13 +182,7 @@ def _band_masks(bands: Any) -> Any:
     if len(entries) > 4:
         raise ValueError(f"bands has {len(entries)} entries: at most one per component (4)")
     masks = [_band_mask(e, i) for i, e in enumerate(entries)] + [ALL_BANDS] * (4 - len(entries))
-    out = ffi.new("uint64_t[4]", masks)
-    try:
-        if len(_bands_cache) < 64:
-            _bands_cache[bands] = out
-    except TypeError:
-        pass
-    return out
+    return ffi.new("uint64_t[4]", masks)
 
 
 def _read_data(data: Any, name: Optional[str], flags: int, max_pixels: int, max_scans: int,
