@@ -302,6 +302,7 @@ struct jc_decoder {
   size_t nranges, ranges_cap;
   jc_src src;
   int scans_total, scans_kept;
+  uint64_t decoded[JC_MAX_COMPONENTS];   /* natural-order coefficients the kept scans carry */
 };
 
 static jvirt_barray_ptr jc_request_barray(j_common_ptr cinfo, int pool_id, boolean pre_zero,
@@ -700,6 +701,7 @@ static void jc_begin(jc_decoder *d, int flags, int max_scans, jc_info *info)
   info->last_good_row = -1;
   info->progression = 0;
   info->scans_skipped = 0;
+  memset(info->bands_decoded, 0xff, sizeof info->bands_decoded);
 }
 
 /* Error path: report, release everything the call allocated, make the decoder reusable. */
@@ -1061,6 +1063,14 @@ static int jc_keep_scans(jc_decoder *d, const uint64_t *bands, int nc)
           need[ci] |= g->band;
     }
   }
+  for (ci = 0; ci < JC_MAX_COMPONENTS; ci++)
+    d->decoded[ci] = 0;
+  for (i = 0; i < d->nsegs; i++)
+    for (ci = 0; ci < nc; ci++)
+      if (d->segs[i].keep && (d->segs[i].comps >> ci & 1))
+        for (k = 0; k < DCTSIZE2; k++)
+          if (d->segs[i].band >> k & 1)
+            d->decoded[ci] |= (uint64_t)1 << jc_zigzag[k];
   return kept;
 }
 
@@ -1318,6 +1328,33 @@ static void jc_read_body(jc_decoder *d, const unsigned char *buf, size_t len, ui
   jpeg_read_coefficients(cinfo);
 }
 
+/* jc_read_bands: coefficients outside the bands of the scans decoded are zeroed. In a valid
+ * file no scan writes outside its band, but libjpeg does not check that a damaged AC scan's
+ * run lengths stay inside it; such a stray value would otherwise stay where the whole read has
+ * the skipped scan's own value. */
+static void jc_mask_bands(jc_decoder *d, jc_info *info)
+{
+  int ci, k;
+  for (ci = 0; ci < info->num_components; ci++) {
+    uint64_t keep = d->decoded[ci];
+    size_t n = (size_t)info->comp[ci].Hb * info->comp[ci].Wb, b;
+    int16_t *p = d->out + info->comp[ci].offset, m[DCTSIZE2];
+    if (keep == ~(uint64_t)0)
+      continue;
+    if (d->flags & JC_CHANNELS) {
+      for (k = 0; k < DCTSIZE2; k++)
+        if (!(keep >> k & 1))
+          memset(p + (size_t)k * n, 0, n * sizeof(int16_t));
+      continue;
+    }
+    for (k = 0; k < DCTSIZE2; k++)
+      m[k] = (keep >> k & 1) ? -1 : 0;
+    for (b = 0; b < n; b++, p += DCTSIZE2)
+      for (k = 0; k < DCTSIZE2; k++)
+        p[k] &= m[k];
+  }
+}
+
 /* After the decode (complete, or stopped early): the quantisation tables, rows never decoded,
  * the channels transposes, and the blocks layout compacted when rows were cut. */
 static void jc_read_finish(jc_decoder *d, jc_info *info)
@@ -1368,6 +1405,10 @@ static void jc_read_finish(jc_decoder *d, jc_info *info)
     info->comp[ci].offset = d->out_offset[ci];
   info->num_scans = cinfo->input_scan_number;
   info->scans_skipped = d->nranges ? d->scans_total - d->scans_kept : 0;
+  for (ci = 0; ci < JC_MAX_COMPONENTS; ci++)
+    info->bands_decoded[ci] = d->nranges ? d->decoded[ci] : ~(uint64_t)0;
+  if (d->nranges)
+    jc_mask_bands(d, info);
   jc_copy_progression(d, info);
 }
 

@@ -81,6 +81,9 @@ typedef struct {
   int scan_bits[JC_MAX_COMPONENTS][20];
   int last_good_row;
   int scans_skipped;    /* jc_read_bands: scans of the file not decoded (num_scans: decoded) */
+  uint64_t bands_decoded[JC_MAX_COMPONENTS]; /* jc_read_bands: natural-order coefficients (bit
+                         * 8*row+col) the decoded scans carry per component; the others are zero
+                         * (all bits set when no scan was skipped) */
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;
@@ -118,8 +121,11 @@ int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
  * A scan is decoded when its band holds a needed coefficient of a component in it, and then
  * every coefficient in its band counts as needed (its earlier scans are decoded too); each
  * component's DC is needed with any of its frequencies. So every coefficient of the result is
- * either exactly the whole read's or zero (its scans all skipped: scan_bits shows -1 for it),
- * and the needed ones are the whole read's. The file's data ends after the last scan needed.
+ * either exactly the whole read's or zero (its scans all skipped: scan_bits shows -1 for it,
+ * bands_decoded lacks it), and the needed ones are the whole read's. That holds for valid
+ * data: libjpeg does not check that a damaged AC scan's runs stay inside its band, so in a
+ * damaged file a skipped scan may have written into a needed coefficient in the whole read
+ * (values outside the decoded bands are zeroed, whatever the kept scans wrote). The file's data ends after the last scan needed.
  * Skipped scans are never decoded: their damage (and warnings) is not seen. Files whose segment
  * structure the walk does not follow (garbage between segments, tables redefined between
  * scans, unknown markers), sequential files with one scan, and files whose every scan is

@@ -266,3 +266,18 @@ def test_sequential_scans_carry_every_coefficient_whatever_they_declare(files):
         part = _quiet(bytes(data), bands=bands)
         assert_banded(full, part, bands)
         assert part.warnings == full.warnings or _skipped() > 0
+
+
+def test_damaged_scan_writing_outside_its_band():
+    """A damaged AC scan (fuzzer-made) writes past its band, which libjpeg does not check: the
+    whole read keeps those stray values where a skipped scan would have put its own; the banded
+    read zeroes everything outside the bands it decoded."""
+    data = (DATA / "regress" / "bad-stray-ac-run.jpg").read_bytes()
+    full = _quiet(data)
+    part = _quiet(data, bands=[[0, 1, 8], [], None])
+    assert _skipped() > 0
+    a = part.components[0].coefficients.reshape(-1, 64)
+    b = full.components[0].coefficients.reshape(-1, 64)
+    assert b[:, 10].any() and not a[:, 10].any()     # zig-zag 7: its scan is skipped
+    assert part.components[0].progression.bits[3:] == (-1,) * 7
+    np.testing.assert_array_equal(a[:, [0, 1, 8]], b[:, [0, 1, 8]])

@@ -12,8 +12,9 @@
  *   7. jc_read_rows (max_rows from the input, either layout) -> consistent geometry; succeeds
  *      when 1. succeeded, with at most A's warnings and A's top rows (one-scan or progressive)
  *   8. jc_read_bands (needed frequencies from the input, either layout) -> succeeds when 1.
- *      succeeded, with A's geometry and tables and at most A's warnings; every coefficient is
- *      A's or zero, every needed one A's
+ *      succeeded, with A's geometry and tables and at most A's warnings; zero outside the
+ *      bands it decoded; when A had no warnings every coefficient is A's or zero, every needed
+ *      one A's
  *
  * Limits as libjpeg-turbo's own OSS-Fuzz targets: images over 1 megapixel and files over 100
  * scans are refused (the reader's max_pixels / max_scans). A broken invariant calls abort(), so
@@ -225,8 +226,22 @@ static void check_bands(jc_decoder *d, const uint8_t *data, size_t size, const j
   check_header(&b);
   if (b.scans_skipped < 0 || !b.data)
     fail("bands: result");
+  for (ci = 0; ci < JC_MAX_COMPONENTS; ci++)
+    if (!b.scans_skipped && b.bands_decoded[ci] != ~(uint64_t)0)
+      fail("bands: decoded bands without a skipped scan");
+  for (ci = 0; ci < b.num_components; ci++) {       /* outside the decoded bands: zero */
+    const int16_t *pb = (const int16_t *)b.data + b.comp[ci].offset;
+    size_t plane = (size_t)b.comp[ci].Hb * b.comp[ci].Wb, blk;
+    for (blk = 0; blk < plane; blk++)
+      for (k = 0; k < 64; k++)
+        if (!(b.bands_decoded[ci] >> k & 1) && (chan ? pb[(size_t)k * plane + blk] : pb[blk * 64 + k]))
+          fail("bands: a coefficient outside the decoded bands is not zero");
+  }
   if (rc_a == 0) {
     const int16_t *pa = (const int16_t *)a->data, *pb = (const int16_t *)b.data;
+    /* values: the whole read's, on data libjpeg found undamaged (a damaged AC scan may write
+     * outside its band: into a needed coefficient in the whole read, from a skipped scan) */
+    int compare = a->num_warnings == 0;
     if (b.data_size != a->data_size || b.num_components != a->num_components || b.width != a->width ||
         b.height != a->height || b.num_warnings > a->num_warnings)
       fail("bands: another geometry or more warnings than the full read");
@@ -237,7 +252,7 @@ static void check_bands(jc_decoder *d, const uint8_t *data, size_t size, const j
       size_t plane = (size_t)c->Hb * c->Wb, blk;
       if (memcmp(c, &b.comp[ci], sizeof *c))
         fail("bands: other component info");
-      for (blk = 0; blk < plane; blk++)
+      for (blk = 0; blk < plane && compare; blk++)
         for (k = 0; k < 64; k++) {
           int16_t va = pa[c->offset + blk * 64 + k];
           int16_t vb = chan ? pb[c->offset + (size_t)k * plane + blk] : pb[c->offset + blk * 64 + k];

@@ -56,6 +56,7 @@ typedef struct {
   int scan_bits[4][20];
   int last_good_row;
   int scans_skipped;
+  uint64_t bands_decoded[4];
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;

@@ -354,8 +354,11 @@ def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAU
             earlier scans are decoded too) and each component's DC comes with any of its
             frequencies, so every coefficient of the result is either exactly that of the
             whole read or zero (none of its scans decoded; ``progression.bits`` then shows -1
-            for it), and the needed ones are always the whole read's. Damage in skipped scans
-            is not seen. Only files with several scans (progressive, or sequential with one
+            for it), and the needed ones are the whole read's. That holds for valid data:
+            libjpeg does not check that a damaged AC scan's runs stay inside its band, so in a
+            damaged file a skipped scan may have put a stray value into a needed coefficient of
+            the whole read (and values outside the decoded bands are zeroed, whatever a damaged
+            kept scan wrote there). Damage in skipped scans is not seen. Only files with several scans (progressive, or sequential with one
             component per scan) can skip anything; others, and files whose structure the
             scan walk does not follow, are read whole. None (default): every scan.
 
