@@ -1,7 +1,7 @@
 /*
  * bench_read: the C side of jpegcoef's read against libjpeg-turbo's own limit, without Python.
  *
- *   bench_read PASSES FILE...      (files are loaded into memory first)
+ *   bench_read PASSES [-only bare|blocks|channels] FILE...   (files are loaded into memory first)
  *
  * For every image and pass, three methods run in an order that rotates per image and pass:
  *   bare      jpeg_mem_src + jpeg_read_header + jpeg_read_coefficients + jpeg_finish_decompress
@@ -11,6 +11,7 @@
  * (jc_read's buffers are given back with jc_release, as Python does when an array dies.)
  * Per method it prints images/s from the sum over images of each image's fastest pass (robust
  * to other processes) and from the median pass, and the time ratio to bare; then one JSON line.
+ * -only runs one method alone (for callgrind: valgrind --tool=callgrind --cache-sim=yes ...).
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ int main(int argc, char **argv)
 {
   enum { M = 3 };
   static const char *names[M] = {"bare", "blocks", "channels"};
-  int passes, n, p, i, k, m;
+  int passes, n, p, i, k, m, only = -1, first = 2;
   unsigned char **buf;
   size_t *len;
   double *best[M], *pass_total[M], robust[M], median[M];
@@ -73,7 +74,14 @@ int main(int argc, char **argv)
     return 2;
   }
   passes = atoi(argv[1]);
-  n = argc - 2;
+  if (argc > 4 && strcmp(argv[2], "-only") == 0) {
+    for (m = 0; m < M; m++)
+      if (strcmp(argv[3], names[m]) == 0)
+        only = m;
+    if (only < 0) { fprintf(stderr, "-only: bare, blocks or channels\n"); return 2; }
+    first = 4;
+  }
+  n = argc - first;
   if (passes < 1) passes = 1;
   buf = (unsigned char **)calloc((size_t)n, sizeof *buf);
   len = (size_t *)calloc((size_t)n, sizeof *len);
@@ -83,15 +91,15 @@ int main(int argc, char **argv)
     for (i = 0; i < n; i++) best[m][i] = 1e30;
   }
   for (i = 0; i < n; i++) {
-    FILE *f = fopen(argv[i + 2], "rb");
+    FILE *f = fopen(argv[i + first], "rb");
     long sz;
-    if (!f) { fprintf(stderr, "cannot open %s\n", argv[i + 2]); return 2; }
+    if (!f) { fprintf(stderr, "cannot open %s\n", argv[i + first]); return 2; }
     fseek(f, 0, SEEK_END);
     sz = ftell(f);
     fseek(f, 0, SEEK_SET);
     buf[i] = (unsigned char *)malloc(sz > 0 ? (size_t)sz : 1);
     len[i] = sz > 0 ? (size_t)sz : 0;
-    if (len[i] && fread(buf[i], 1, len[i], f) != len[i]) { fprintf(stderr, "read %s\n", argv[i + 2]); return 2; }
+    if (len[i] && fread(buf[i], 1, len[i], f) != len[i]) { fprintf(stderr, "read %s\n", argv[i + first]); return 2; }
     fclose(f);
   }
   ci.err = jpeg_std_error(&err.pub);
@@ -106,6 +114,8 @@ int main(int argc, char **argv)
         double t0, t;
         int rc;
         m = (k + i + p) % M;
+        if (only >= 0 && m != only)
+          continue;
         t0 = now_ns();
         if (m == 0) {
           rc = bare_read(&ci, &err, buf[i], len[i], &sum);
@@ -117,7 +127,7 @@ int main(int argc, char **argv)
           }
         }
         t = now_ns() - t0;
-        if (rc != 0) { fprintf(stderr, "%s: %s failed\n", argv[i + 2], names[m]); return 1; }
+        if (rc != 0) { fprintf(stderr, "%s: %s failed\n", argv[i + first], names[m]); return 1; }
         if (t < best[m][i]) best[m][i] = t;
         pass_total[m][p] += t;
       }

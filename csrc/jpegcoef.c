@@ -31,6 +31,17 @@
 
 #include <jpeglib.h>
 #include <jerror.h>
+/* libjpeg-turbo >= 2.1 records the last iMCU row decoded from real data in its (internal) master
+ * record; the block smoothing of its full decode depends on it (see jc_copy_progression). */
+#if defined(LIBJPEG_TURBO_VERSION_NUMBER) && LIBJPEG_TURBO_VERSION_NUMBER >= 2001000
+#define JC_TURBO21 1
+#if defined(__has_include)
+#if __has_include(<jpegint.h>)
+#include <jpegint.h>
+#define JC_HAVE_MASTER 1
+#endif
+#endif
+#endif
 
 #include "jpegcoef.h"
 
@@ -100,6 +111,18 @@ static void jc_fail(j_common_ptr cinfo, const char *msg)
   jc_error_mgr *err = (jc_error_mgr *)cinfo->err;
   snprintf(err->message, JC_MSG_LEN, "%s", msg);
   longjmp(err->jb, 1);
+}
+
+/* A warning with our own text (counted and kept like libjpeg's; an error when strict). */
+static void jc_warn(j_common_ptr cinfo, const char *msg)
+{
+  jc_error_mgr *err = (jc_error_mgr *)cinfo->err;
+  if (err->strict)
+    jc_fail(cinfo, msg);
+  err->num_warnings++;
+  cinfo->err->num_warnings++;
+  if (err->num_kept < JC_MAX_WARNINGS)
+    snprintf(err->warnings[err->num_kept++], JC_MSG_LEN, "%s", msg);
 }
 
 static void jc_copy_diagnostics(const jc_error_mgr *err, jc_info *info)
@@ -230,6 +253,25 @@ typedef struct jc_barray {
   struct jc_barray *next;
 } jc_barray;
 
+/* jc_read_bands (partial progressive decoding): a segment of the file (a scan includes its
+ * entropy-coded data), and the byte ranges of the file libjpeg is given, in order. */
+typedef struct {
+  size_t start, end;
+  uint64_t band;             /* scans: zig-zag coefficients Ss..Se as bits */
+  unsigned comps;            /* scans: component indices as bits */
+  int scan, keep;
+} jc_segment;
+
+typedef struct { size_t start, end; } jc_range;
+
+typedef struct {
+  struct jpeg_source_mgr pub;
+  const unsigned char *buf;
+  const jc_range *ranges;
+  size_t n, next;
+  int eoi;                   /* an EOI follows the ranges (else: the file's own end, as it is) */
+} jc_src;
+
 struct jc_decoder {
   struct jpeg_decompress_struct cinfo;   /* first: (jc_decoder *)cinfo is the decoder */
   jc_error_mgr err;
@@ -253,6 +295,14 @@ struct jc_decoder {
   size_t scratch_blocks;
   unsigned char *file;       /* jc_read_file: the file's bytes */
   size_t file_cap;
+  /* jc_read_bands: the file's segments, and the byte ranges libjpeg is fed (jc_src) */
+  jc_segment *segs;
+  size_t nsegs, segs_cap;
+  jc_range *ranges;
+  size_t nranges, ranges_cap;
+  jc_src src;
+  int scans_total, scans_kept;
+  uint64_t decoded[JC_MAX_COMPONENTS];   /* natural-order coefficients the kept scans carry */
 };
 
 static jvirt_barray_ptr jc_request_barray(j_common_ptr cinfo, int pool_id, boolean pre_zero,
@@ -584,6 +634,8 @@ void jc_decoder_free(jc_decoder *d)
   jc_release(d->out);
   free(d->scratch);
   free(d->file);
+  free(d->segs);
+  free(d->ranges);
   free(d);
 }
 
@@ -636,6 +688,8 @@ static void jc_begin(jc_decoder *d, int flags, int max_scans, jc_info *info)
   d->single_scan = 0;
   d->crop = d->early = d->stopped = 0;
   d->arrays = d->tail = NULL;
+  d->nranges = 0;
+  d->scans_total = d->scans_kept = 0;
   jc_release(d->out);
   d->out = NULL;
   d->out_size = 0;
@@ -643,6 +697,11 @@ static void jc_begin(jc_decoder *d, int flags, int max_scans, jc_info *info)
   info->data_size = 0;
   info->num_warnings = info->num_kept = 0;
   info->message[0] = '\0';
+  memset(info->scan_bits, 0xff, sizeof info->scan_bits);     /* all -1 */
+  info->last_good_row = -1;
+  info->progression = 0;
+  info->scans_skipped = 0;
+  memset(info->bands_decoded, 0xff, sizeof info->bands_decoded);
 }
 
 /* Error path: report, release everything the call allocated, make the decoder reusable. */
@@ -755,6 +814,314 @@ static J_COLOR_SPACE jc_jcs(int cs)
   }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Partial progressive decoding (jc_read_bands).                                               */
+/*
+ * The file's segments are walked once (a bounded parse, no libjpeg): frame header, tables, and
+ * each scan with its components, spectral band Ss..Se and entropy-coded data. A scan is decoded
+ * when its band holds a coefficient some component in it needs; the needed set of each of its
+ * components then grows by its whole band (a refinement scan continues the state of every
+ * coefficient in its band, so each earlier scan of that band must be decoded too), until
+ * nothing changes. Each coefficient therefore either gets exactly the scans it gets in the whole
+ * file (the same value as a full read) or none (zero). libjpeg is given the file without the
+ * other scans, through a source manager over the kept byte ranges, and the data stops after
+ * the last kept scan (an EOI follows). Anything the walk does not understand (garbage between
+ * segments, tables redefined between scans, a truncated header, unknown markers) decodes the
+ * whole file instead, as does a file with nothing to skip.
+ */
+
+/* zig-zag index -> natural (row-major) index */
+static const unsigned char jc_zigzag[DCTSIZE2] = {
+  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+  13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+  52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+
+static void jc_src_init(j_decompress_ptr cinfo) { (void)cinfo; }
+static void jc_src_term(j_decompress_ptr cinfo) { (void)cinfo; }
+
+static boolean jc_src_fill(j_decompress_ptr cinfo)
+{
+  static const JOCTET eoi[2] = {0xFF, JPEG_EOI};
+  jc_src *s = (jc_src *)cinfo->src;
+  if (s->next < s->n) {
+    const jc_range *r = &s->ranges[s->next++];
+    s->pub.next_input_byte = s->buf + r->start;
+    s->pub.bytes_in_buffer = r->end - r->start;
+    return TRUE;
+  }
+  if (!s->eoi || s->next > s->n)     /* the file itself ends here: what jpeg_mem_src does */
+    WARNMS(cinfo, JWRN_JPEG_EOF);
+  s->next = s->n + 1;
+  s->pub.next_input_byte = eoi;
+  s->pub.bytes_in_buffer = 2;
+  return TRUE;
+}
+
+static void jc_src_skip(j_decompress_ptr cinfo, long num_bytes)
+{
+  jc_src *s = (jc_src *)cinfo->src;
+  size_t n = num_bytes > 0 ? (size_t)num_bytes : 0;
+  while (n > s->pub.bytes_in_buffer) {
+    n -= s->pub.bytes_in_buffer;
+    jc_src_fill(cinfo);                /* never suspends */
+  }
+  s->pub.next_input_byte += n;
+  s->pub.bytes_in_buffer -= n;
+}
+
+static void jc_src_install(jc_decoder *d, const unsigned char *buf, int eoi)
+{
+  jc_src *s = &d->src;
+  s->pub.init_source = jc_src_init;
+  s->pub.fill_input_buffer = jc_src_fill;
+  s->pub.skip_input_data = jc_src_skip;
+  s->pub.resync_to_restart = jpeg_resync_to_restart;
+  s->pub.term_source = jc_src_term;
+  s->pub.bytes_in_buffer = 0;
+  s->pub.next_input_byte = NULL;
+  s->buf = buf;
+  s->ranges = d->ranges;
+  s->n = d->nranges;
+  s->next = 0;
+  s->eoi = eoi;
+  d->cinfo.src = &s->pub;
+}
+
+/* A new segment record (NULL when out of memory: the caller then decodes the whole file). */
+static jc_segment *jc_push_segment(jc_decoder *d, size_t start, size_t end)
+{
+  jc_segment *g;
+  if (d->nsegs == d->segs_cap) {
+    size_t cap = d->segs_cap ? 2 * d->segs_cap : 64;
+    jc_segment *p = (jc_segment *)realloc(d->segs, cap * sizeof *p);
+    if (!p)
+      return NULL;
+    d->segs = p;
+    d->segs_cap = cap;
+  }
+  g = &d->segs[d->nsegs++];
+  memset(g, 0, sizeof *g);
+  g->start = start;
+  g->end = end;
+  return g;
+}
+
+/* End of a scan's entropy-coded data starting at pos: the first byte of the marker (with its
+ * fill bytes) that ends it, or len. Stuffed bytes (FF 00) and restart markers are data. */
+static size_t jc_scan_end(const unsigned char *buf, size_t pos, size_t len)
+{
+  while (pos < len) {
+    const unsigned char *p = (const unsigned char *)memchr(buf + pos, 0xFF, len - pos);
+    size_t ff, q;
+    if (!p)
+      return len;
+    ff = (size_t)(p - buf);
+    for (q = ff + 1; q < len && buf[q] == 0xFF; q++)
+      ;
+    if (q >= len)
+      return len;
+    if (buf[q] != 0 && (buf[q] < 0xD0 || buf[q] > 0xD7))
+      return ff;
+    pos = q + 1;
+  }
+  return len;
+}
+
+/* The frame header's component identifiers (p: the segment from its length field, seglen bytes);
+ * 0 unless well-formed. */
+static int jc_walk_sof(const unsigned char *p, size_t seglen, int *ids)
+{
+  int nc, i, j;
+  if (seglen < 8)
+    return 0;
+  nc = p[7];
+  if (nc < 1 || nc > JC_MAX_COMPONENTS || seglen != 8 + 3 * (size_t)nc)
+    return 0;
+  for (i = 0; i < nc; i++) {
+    ids[i] = p[8 + 3 * i];
+    for (j = 0; j < i; j++)
+      if (ids[j] == ids[i])
+        return 0;            /* libjpeg renames duplicate identifiers: not walked */
+  }
+  return nc;
+}
+
+/* A scan header (p: the SOS segment from its length field): its components and band into g
+ * (a sequential frame's scans carry every coefficient, whatever their Ss..Se say: libjpeg only
+ * warns); 0 when malformed. */
+static int jc_walk_sos(const unsigned char *p, size_t seglen, const int *ids, int nc, int progressive,
+                       jc_segment *g)
+{
+  int ns, i, ci, ss, se;
+  if (seglen < 6)
+    return 0;
+  ns = p[2];
+  if (ns < 1 || ns > JC_MAX_COMPONENTS || seglen != 6 + 2 * (size_t)ns)
+    return 0;
+  for (i = 0; i < ns; i++) {
+    for (ci = 0; ci < nc && ids[ci] != p[3 + 2 * i]; ci++)
+      ;
+    if (ci == nc)
+      return 0;
+    g->comps |= 1u << ci;
+  }
+  ss = progressive ? p[3 + 2 * ns] : 0;
+  se = progressive ? p[4 + 2 * ns] : DCTSIZE2 - 1;
+  if (ss > se || se >= DCTSIZE2)
+    return 0;
+  g->band = (se == DCTSIZE2 - 1 ? ~(uint64_t)0 : ((uint64_t)1 << (se + 1)) - 1) & ~(((uint64_t)1 << ss) - 1);
+  g->scan = 1;
+  return 1;
+}
+
+/* The file's segments into d->segs. Returns the number of scans (*nc: components in the frame,
+ * *eoi: the file ends with an EOI), or 0 to decode the whole file. */
+static int jc_walk(jc_decoder *d, const unsigned char *buf, size_t len, int max_scans, int *nc, int *eoi)
+{
+  size_t pos = 2;
+  int ids[JC_MAX_COMPONENTS], nscans = 0, multi = 0;
+  *eoi = *nc = 0;
+  d->nsegs = 0;
+  if (len < 4 || buf[0] != 0xFF || buf[1] != 0xD8 || !jc_push_segment(d, 0, 2))
+    return 0;
+  while (pos < len) {
+    size_t start = pos, seglen, end;
+    const unsigned char *p;
+    int m;
+    jc_segment *g;
+    if (buf[pos] != 0xFF)
+      return 0;                              /* garbage between segments */
+    while (pos < len && buf[pos] == 0xFF)
+      pos++;
+    if (pos >= len)
+      return 0;
+    m = buf[pos++];
+    if (m == JPEG_EOI) {
+      *eoi = 1;
+      break;
+    }
+    if (pos + 2 > len)
+      return 0;
+    p = buf + pos;
+    seglen = (size_t)p[0] << 8 | p[1];
+    if (seglen < 2 || pos + seglen > len || !(g = jc_push_segment(d, start, pos + seglen)))
+      return 0;
+    end = pos + seglen;
+    if (m == 0xC0 || m == 0xC1 || m == 0xC2 || m == 0xC9 || m == 0xCA) {
+      if (*nc || !(*nc = jc_walk_sof(p, seglen, ids)))
+        return 0;
+      multi = m == 0xC2 || m == 0xCA;        /* progressive */
+    } else if (m == 0xDA) {                  /* SOS */
+      if (!*nc || !jc_walk_sos(p, seglen, ids, *nc, multi, g))
+        return 0;
+      /* a sequential file whose first scan holds every component has no other scan */
+      if (!multi && !nscans && g->comps == (1u << *nc) - 1)
+        return 0;
+      if (++nscans > max_scans && max_scans > 0)
+        return 0;                            /* refused by the whole read, as it must be */
+      end = g->end = jc_scan_end(buf, end, len);
+    } else if (m == 0xDB) {
+      if (nscans)
+        return 0;                            /* tables redefined between scans */
+    } else if (!(m == 0xC4 || m == 0xCC || m == 0xDD || (m >= 0xE0 && m <= 0xEF) || m == 0xFE)) {
+      return 0;                              /* anything else: libjpeg decides */
+    }
+    pos = end;
+  }
+  return nscans;
+}
+
+/* Mark the scans to decode for the natural-order needs bands[ci]; returns how many. */
+static int jc_keep_scans(jc_decoder *d, const uint64_t *bands, int nc)
+{
+  uint64_t need[JC_MAX_COMPONENTS];
+  int ci, k, kept = 0, changed = 1;
+  size_t i;
+  for (ci = 0; ci < nc; ci++) {
+    need[ci] = 0;
+    for (k = 0; k < DCTSIZE2; k++)
+      if (bands[ci] >> jc_zigzag[k] & 1)
+        need[ci] |= (uint64_t)1 << k;
+    if (need[ci])
+      need[ci] |= 1;                         /* with its DC (no AC scan without DC before it) */
+  }
+  while (changed) {                          /* the needed sets grow at most 64 * nc times */
+    changed = 0;
+    for (i = 0; i < d->nsegs; i++) {
+      jc_segment *g = &d->segs[i];
+      int hit = 0;
+      if (!g->scan || g->keep)
+        continue;
+      for (ci = 0; ci < nc; ci++)
+        hit |= (g->comps >> ci & 1) && (need[ci] & g->band);
+      if (!hit)
+        continue;
+      g->keep = changed = 1;
+      kept++;
+      for (ci = 0; ci < nc; ci++)
+        if (g->comps >> ci & 1)
+          need[ci] |= g->band;
+    }
+  }
+  for (ci = 0; ci < JC_MAX_COMPONENTS; ci++)
+    d->decoded[ci] = 0;
+  for (i = 0; i < d->nsegs; i++)
+    for (ci = 0; ci < nc; ci++)
+      if (d->segs[i].keep && (d->segs[i].comps >> ci & 1))
+        for (k = 0; k < DCTSIZE2; k++)
+          if (d->segs[i].band >> k & 1)
+            d->decoded[ci] |= (uint64_t)1 << jc_zigzag[k];
+  return kept;
+}
+
+static int jc_push_range(jc_decoder *d, size_t start, size_t end)
+{
+  if (d->nranges && d->ranges[d->nranges - 1].end == start) {
+    d->ranges[d->nranges - 1].end = end;
+    return 1;
+  }
+  if (d->nranges == d->ranges_cap) {
+    size_t cap = d->ranges_cap ? 2 * d->ranges_cap : 32;
+    jc_range *p = (jc_range *)realloc(d->ranges, cap * sizeof *p);
+    if (!p)
+      return 0;
+    d->ranges = p;
+    d->ranges_cap = cap;
+  }
+  d->ranges[d->nranges].start = start;
+  d->ranges[d->nranges++].end = end;
+  return 1;
+}
+
+/* Plan a jc_read_bands decode. Returns 1 with d->ranges set (and the source manager to install
+ * with an EOI after them, *eoi), or 0 to decode the whole file. */
+static int jc_plan_scans(jc_decoder *d, const unsigned char *buf, size_t len, const uint64_t *bands,
+                         int *eoi)
+{
+  static const uint64_t dc_only[JC_MAX_COMPONENTS] = {1, 1, 1, 1};
+  int nscans, file_eoi, nc;
+  size_t i, last = 0;
+  d->nranges = 0;
+  nscans = jc_walk(d, buf, len, d->max_scans, &nc, &file_eoi);
+  if (nscans < 2)
+    return 0;
+  d->scans_kept = jc_keep_scans(d, bands, nc);
+  if (!d->scans_kept)                        /* nothing needed: the DC values, for an image */
+    d->scans_kept = jc_keep_scans(d, dc_only, nc);
+  if (d->scans_kept == nscans)
+    return 0;
+  d->scans_total = nscans;
+  for (i = 0; i < d->nsegs; i++)
+    if (d->segs[i].keep)
+      last = i;
+  for (i = 0; i <= last; i++)
+    if ((!d->segs[i].scan || d->segs[i].keep) && !jc_push_range(d, d->segs[i].start, d->segs[i].end))
+      return 0;
+  /* after the last kept scan an EOI, unless the file itself ends (truncated) right there */
+  *eoi = file_eoi || d->segs[last].end < len;
+  return 1;
+}
+
 /* Header, then the checks that must come before any large allocation. */
 static void jc_header(jc_decoder *d, const unsigned char *buf, size_t len, uint64_t max_pixels,
                       jc_info *info)
@@ -764,7 +1131,8 @@ static void jc_header(jc_decoder *d, const unsigned char *buf, size_t len, uint6
   char msg[JC_MSG_LEN];
   if (len > (size_t)(unsigned long)-1)
     jc_fail((j_common_ptr)cinfo, "Input too large");
-  jpeg_mem_src(cinfo, buf, (unsigned long)len);
+  if (!cinfo->src)                         /* (jc_read_bands may have installed its own) */
+    jpeg_mem_src(cinfo, buf, (unsigned long)len);
   jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(cinfo, TRUE);
   if (max_pixels && (uint64_t)cinfo->image_width * cinfo->image_height > max_pixels) {
@@ -809,21 +1177,85 @@ static void jc_header(jc_decoder *d, const unsigned char *buf, size_t len, uint6
   }
 }
 
-/* The quantisation table each component was decoded with (latched at its first scan). */
+/* The quantisation table each component was decoded with (latched at its first scan). A
+ * component that no scan carries may name a table the file never defines: libjpeg's full decode
+ * accepts that (the component comes out flat, its coefficients being all zero), so the read
+ * does too, with the table given as zeros and a warning naming the cause. (A component that a
+ * scan does carry with an undefined table is libjpeg's error, before this point.) */
 static void jc_copy_quant(jc_decoder *d, uint16_t *dst)
 {
   j_decompress_ptr cinfo = &d->cinfo;
   int ci, k;
+  char msg[JC_MSG_LEN];
   for (ci = 0; ci < cinfo->num_components; ci++) {
     jpeg_component_info *c = &cinfo->comp_info[ci];
     JQUANT_TBL *q = c->quant_table;
     if (!q && c->quant_tbl_no >= 0 && c->quant_tbl_no < NUM_QUANT_TBLS)
       q = cinfo->quant_tbl_ptrs[c->quant_tbl_no];
-    if (!q)
-      ERREXIT1(cinfo, JERR_NO_QUANT_TABLE, c->quant_tbl_no);
+    if (!q) {
+      snprintf(msg, sizeof msg, "Quantization table 0x%02x of component %d is not defined%s; "
+               "its table is given as zeros", c->quant_tbl_no, ci,
+               (d->flags & JC_HEADER_ONLY) ? " before the first scan"
+                                            : " and no scan carries the component (all zero)");
+      jc_warn((j_common_ptr)cinfo, msg);
+      memset(dst + ci * DCTSIZE2, 0, DCTSIZE2 * sizeof(uint16_t));
+      continue;
+    }
     for (k = 0; k < DCTSIZE2; k++)
       dst[ci * DCTSIZE2 + k] = q->quantval[k];
   }
+}
+
+/* A progressive file's successive-approximation state at the end of the decode (jc_info
+ * scan_bits, last_good_row), as libjpeg-turbo's full decode latches it for block smoothing
+ * (jdcoefct.c smoothing_ok / decompress_smooth_data). libjpeg keeps a second row per component
+ * (coef_bits[ci + num_components], >= 2.1) that it only writes for components a scan carried. */
+static void jc_copy_progression(jc_decoder *d, jc_info *info)
+{
+  j_decompress_ptr cinfo = &d->cinfo;
+  int ci, k, nc = cinfo->num_components;
+  memset(info->scan_bits, 0xff, sizeof info->scan_bits);     /* all -1 */
+  info->last_good_row = -1;
+  info->progression = 0;
+  if (!cinfo->progressive_mode || !cinfo->coef_bits || (JDIMENSION)info->height < cinfo->image_height)
+    return;
+  info->progression = 1;
+  for (ci = 0; ci < nc; ci++) {
+    const int *cur = cinfo->coef_bits[ci];
+    int seen = 0;
+    for (k = 0; k < DCTSIZE2; k++)
+      seen |= cur[k] >= 0;
+    for (k = 0; k < 10; k++) {
+      info->scan_bits[ci][k] = cur[k];
+#ifdef JC_TURBO21
+      /* written by every scan of the component (k = 0: its DC scans) from the second scan on */
+      if (seen && (k > 0 || cur[0] >= 0) && cinfo->input_scan_number > 1)
+        info->scan_bits[ci][10 + k] = cinfo->coef_bits[ci + nc][k];
+#else
+      (void)seen;
+#endif
+    }
+  }
+#ifdef JC_HAVE_MASTER
+  info->last_good_row = (int)cinfo->master->last_good_iMCU_row;
+#endif
+}
+
+/* A one-component image's MCU is one block (its scans are never interleaved), but libjpeg pads
+ * its coefficient array to the declared sampling factors (a gray file declaring 2x2 gets an even
+ * grid). Those padding blocks are never coded (always zero): the output keeps the true grid,
+ * as transforms.crop and jpegtran count it. */
+static void jc_plan_true_grid(jc_decoder *d, jc_info *info)
+{
+  jc_component *o = &info->comp[0];
+  if (o->Hb == o->hb && o->Wb == o->wb)
+    return;
+  d->crop = 1;
+  d->rows_out[0] = (JDIMENSION)o->hb;
+  d->cols_out[0] = (JDIMENSION)o->wb;
+  d->rows_stop[0] = (JDIMENSION)o->Hb;
+  o->Hb = o->hb;
+  o->Wb = o->wb;
 }
 
 /* max_rows: plan the cut (after the header). The result is the image cut to its top H2 rows,
@@ -837,6 +1269,8 @@ static void jc_plan_rows(jc_decoder *d, int max_rows, jc_info *info)
   j_decompress_ptr cinfo = &d->cinfo;
   int ci, nc = cinfo->num_components;
   uint64_t mcu_h, imcu_h, H2, nmcu, n_imcu, total_imcu;
+  if (nc == 1)
+    jc_plan_true_grid(d, info);
   if (max_rows <= 0)
     return;
   mcu_h = nc == 1 ? DCTSIZE : (uint64_t)DCTSIZE * cinfo->max_v_samp_factor;
@@ -864,13 +1298,19 @@ static void jc_plan_rows(jc_decoder *d, int max_rows, jc_info *info)
   }
 }
 
-/* Header, then libjpeg's coefficient decode (may leave through jc_stop). */
+/* Header, then libjpeg's coefficient decode (may leave through jc_stop). bands: see
+ * jc_read_bands (NULL: every scan). */
 static void jc_read_body(jc_decoder *d, const unsigned char *buf, size_t len, uint64_t max_pixels,
-                         int max_rows, jc_info *info)
+                         int max_rows, const uint64_t *bands, jc_info *info)
 {
   j_decompress_ptr cinfo = &d->cinfo;
+  int eoi = 0;
   jc_fresh_object(d);
   jc_hooks(d, 1);
+  if (bands && !(d->flags & JC_HEADER_ONLY) && jc_plan_scans(d, buf, len, bands, &eoi))
+    jc_src_install(d, buf, eoi);
+  else
+    d->nranges = 0;
   jc_header(d, buf, len, max_pixels, info);
   if (d->flags & JC_HEADER_ONLY) {
     /* quantisation tables as defined by the header (scans not read) */
@@ -886,6 +1326,33 @@ static void jc_read_body(jc_decoder *d, const unsigned char *buf, size_t len, ui
   d->single_scan = !cinfo->progressive_mode && cinfo->comps_in_scan == cinfo->num_components;
   jc_plan_rows(d, max_rows, info);
   jpeg_read_coefficients(cinfo);
+}
+
+/* jc_read_bands: coefficients outside the bands of the scans decoded are zeroed. In a valid
+ * file no scan writes outside its band, but libjpeg does not check that a damaged AC scan's
+ * run lengths stay inside it; such a stray value would otherwise stay where the whole read has
+ * the skipped scan's own value. */
+static void jc_mask_bands(jc_decoder *d, jc_info *info)
+{
+  int ci, k;
+  for (ci = 0; ci < info->num_components; ci++) {
+    uint64_t keep = d->decoded[ci];
+    size_t n = (size_t)info->comp[ci].Hb * info->comp[ci].Wb, b;
+    int16_t *p = d->out + info->comp[ci].offset, m[DCTSIZE2];
+    if (keep == ~(uint64_t)0)
+      continue;
+    if (d->flags & JC_CHANNELS) {
+      for (k = 0; k < DCTSIZE2; k++)
+        if (!(keep >> k & 1))
+          memset(p + (size_t)k * n, 0, n * sizeof(int16_t));
+      continue;
+    }
+    for (k = 0; k < DCTSIZE2; k++)
+      m[k] = (keep >> k & 1) ? -1 : 0;
+    for (b = 0; b < n; b++, p += DCTSIZE2)
+      for (k = 0; k < DCTSIZE2; k++)
+        p[k] &= m[k];
+  }
 }
 
 /* After the decode (complete, or stopped early): the quantisation tables, rows never decoded,
@@ -937,10 +1404,17 @@ static void jc_read_finish(jc_decoder *d, jc_info *info)
   for (ci = 0; ci < cinfo->num_components; ci++)
     info->comp[ci].offset = d->out_offset[ci];
   info->num_scans = cinfo->input_scan_number;
+  info->scans_skipped = d->nranges ? d->scans_total - d->scans_kept : 0;
+  for (ci = 0; ci < JC_MAX_COMPONENTS; ci++)
+    info->bands_decoded[ci] = d->nranges ? d->decoded[ci] : ~(uint64_t)0;
+  if (d->nranges)
+    jc_mask_bands(d, info);
+  jc_copy_progression(d, info);
 }
 
-int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
-                 uint64_t max_pixels, int max_scans, int max_rows, jc_info *info)
+int jc_read_bands(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+                  uint64_t max_pixels, int max_scans, int max_rows, const uint64_t *bands,
+                  jc_info *info)
 {
   jc_begin(d, flags, max_scans, info);
   if (setjmp(d->err.jb)) {
@@ -948,7 +1422,7 @@ int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
       return jc_abort(d, info);
     /* jc_stop: every needed row is in; finish below */
   } else {
-    jc_read_body(d, buf, len, max_pixels, max_rows, info);
+    jc_read_body(d, buf, len, max_pixels, max_rows, bands, info);
   }
   if (setjmp(d->err.jb))
     return jc_abort(d, info);
@@ -964,10 +1438,16 @@ int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
   return 0;
 }
 
+int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+                 uint64_t max_pixels, int max_scans, int max_rows, jc_info *info)
+{
+  return jc_read_bands(d, buf, len, flags, max_pixels, max_scans, max_rows, NULL, info);
+}
+
 int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
             uint64_t max_pixels, int max_scans, jc_info *info)
 {
-  return jc_read_rows(d, buf, len, flags, max_pixels, max_scans, 0, info);
+  return jc_read_bands(d, buf, len, flags, max_pixels, max_scans, 0, NULL, info);
 }
 
 /* Read a whole file into the decoder's reusable buffer; 0, or an errno value. */
@@ -1016,8 +1496,8 @@ static int jc_load_file(jc_decoder *d, const char *path, size_t *len)
   return 0;
 }
 
-int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
-                      int max_scans, int max_rows, jc_info *info)
+int jc_read_file_bands(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
+                       int max_scans, int max_rows, const uint64_t *bands, jc_info *info)
 {
   size_t len = 0;
   int e = jc_load_file(d, path, &len);
@@ -1028,13 +1508,19 @@ int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_p
     return -2;
   }
   info->sys_errno = 0;
-  return jc_read_rows(d, d->file, len, flags, max_pixels, max_scans, max_rows, info);
+  return jc_read_bands(d, d->file, len, flags, max_pixels, max_scans, max_rows, bands, info);
+}
+
+int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
+                      int max_scans, int max_rows, jc_info *info)
+{
+  return jc_read_file_bands(d, path, flags, max_pixels, max_scans, max_rows, NULL, info);
 }
 
 int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
                  jc_info *info)
 {
-  return jc_read_file_rows(d, path, flags, max_pixels, max_scans, 0, info);
+  return jc_read_file_bands(d, path, flags, max_pixels, max_scans, 0, NULL, info);
 }
 
 int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,
@@ -1134,6 +1620,10 @@ static int jc_write_body(jc_writer *w, const jc_write_params *p)
     jc_fail((j_common_ptr)c, "Image size out of range (1..65500)");
   if (p->num_quant < 1 || p->num_quant > 4)
     jc_fail((j_common_ptr)c, "Between 1 and 4 quantisation tables are needed");
+  if (p->optimize && p->arithmetic)
+    jc_fail((j_common_ptr)c, "optimize (optimal Huffman tables) cannot be combined with arithmetic "
+                             "coding, which has no Huffman tables (it adapts by itself): "
+                             "write arithmetic-coded coefficients with optimize off");
   jpeg_mem_dest(c, &w->outbuf, &w->outsize);
   c->image_width = (JDIMENSION)p->width;
   c->image_height = (JDIMENSION)p->height;

@@ -70,6 +70,20 @@ typedef struct {
    *         num_warnings, num_scans, out_components
    * [10 + 8*i ..] component i: h, v, hb, wb, Hb, Wb, offset, quant_index */
   int64_t summary[JC_SUMMARY_LEN];
+  /* jc_read of a progressive file (progression = 1; 0 otherwise, and for a cut max_rows read):
+   * the successive-approximation state libjpeg ends with, which its full decode uses to smooth
+   * blocks whose first AC coefficients are incomplete. For component ci and zig-zag coefficient
+   * k = 0..9, scan_bits[ci][k] is the point transform Al of the last scan that carried k
+   * (0: exact, -1: never sent) and scan_bits[ci][10 + k] the same before that component's last
+   * scan (-1: unknown, or the file's first scan). last_good_row: the last iMCU row the last scan
+   * decoded from real data (libjpeg's last_good_iMCU_row; -1 when this libjpeg does not expose it). */
+  int progression;
+  int scan_bits[JC_MAX_COMPONENTS][20];
+  int last_good_row;
+  int scans_skipped;    /* jc_read_bands: scans of the file not decoded (num_scans: decoded) */
+  uint64_t bands_decoded[JC_MAX_COMPONENTS]; /* jc_read_bands: natural-order coefficients (bit
+                         * 8*row+col) the decoded scans carry per component; the others are zero
+                         * (all bits set when no scan was skipped) */
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;
@@ -101,6 +115,25 @@ int jc_read(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
 int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
                  uint64_t max_pixels, int max_scans, int max_rows, jc_info *info);
 
+/* jc_read_rows decoding only the scans that the frequencies bands[ci] need (partial progressive
+ * decoding). bands[ci], ci < JC_MAX_COMPONENTS: a bit mask of natural-order frequencies
+ * (bit 8*row+col) that component ci needs (~0: all, 0: none); NULL: everything, as jc_read_rows.
+ * A scan is decoded when its band holds a needed coefficient of a component in it, and then
+ * every coefficient in its band counts as needed (its earlier scans are decoded too); each
+ * component's DC is needed with any of its frequencies. So every coefficient of the result is
+ * either exactly the whole read's or zero (its scans all skipped: scan_bits shows -1 for it,
+ * bands_decoded lacks it), and the needed ones are the whole read's. That holds for valid
+ * data: libjpeg does not check that a damaged AC scan's runs stay inside its band, so in a
+ * damaged file a skipped scan may have written into a needed coefficient in the whole read
+ * (values outside the decoded bands are zeroed, whatever the kept scans wrote). The file's data ends after the last scan needed.
+ * Skipped scans are never decoded: their damage (and warnings) is not seen. Files whose segment
+ * structure the walk does not follow (garbage between segments, tables redefined between
+ * scans, unknown markers), sequential files with one scan, and files whose every scan is
+ * needed are decoded whole. info->scans_skipped: how many scans were not decoded. */
+int jc_read_bands(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+                  uint64_t max_pixels, int max_scans, int max_rows, const uint64_t *bands,
+                  jc_info *info);
+
 /* jc_read on the contents of a file (read without a copy into the decoder's reusable buffer).
  * Returns -2 with info->sys_errno (and strerror in info->message) when the file cannot be read. */
 int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels, int max_scans,
@@ -109,6 +142,10 @@ int jc_read_file(jc_decoder *d, const char *path, int flags, uint64_t max_pixels
 /* jc_read_file of the top max_rows pixel rows only (see jc_read_rows). */
 int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
                       int max_scans, int max_rows, jc_info *info);
+
+/* jc_read_file of the scans bands need only (see jc_read_bands). */
+int jc_read_file_bands(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
+                       int max_scans, int max_rows, const uint64_t *bands, jc_info *info);
 
 /* libjpeg's full decode (islow IDCT, fancy upsampling) to out_space (JC_CS_RGB, JC_CS_YCBCR,
  * JC_CS_GRAY or JC_CS_NATIVE). info->data: uint8 (height, width, out_components). */

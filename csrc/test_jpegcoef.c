@@ -136,6 +136,78 @@ static void test_decode(jc_decoder *d)
   free(buf);
 }
 
+/* jc_read_bands on the split-band file: the chroma 9..63 scans are skipped, every coefficient
+ * is the full read's or zero, the needed ones the full read's; scan_bits shows what is missing. */
+static void test_bands(jc_decoder *d)
+{
+  static const int luma[16] = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+  uint64_t bands[JC_MAX_COMPONENTS] = {0, (1u << 0) | (1u << 1) | (1u << 8) | (1u << 9),
+                                       (1u << 0) | (1u << 1) | (1u << 8) | (1u << 9), 0};
+  jc_info full, part;
+  size_t len, blk;
+  unsigned char *buf = load("gen-420-progressive-split-bands.jpg", &len);
+  int i, ci, k, bad = 0;
+  for (i = 0; i < 16; i++)
+    bands[0] |= (uint64_t)1 << luma[i];
+  CHECK(jc_read(d, buf, len, 0, 0, 0, &full) == 0 && full.num_scans == 16, "split file: %s", full.message);
+  CHECK(jc_read_bands(d, buf, len, 0, 0, 0, 0, bands, &part) == 0, "bands: %s", part.message);
+  CHECK(part.scans_skipped == 4 && part.num_scans == 12, "bands: %d scans skipped, %d decoded",
+        part.scans_skipped, part.num_scans);
+  CHECK(part.data_size == full.data_size && part.num_warnings == 0, "bands: size and warnings");
+  for (ci = 0; ci < 3; ci++) {
+    const int16_t *a = (const int16_t *)full.data + full.comp[ci].offset;
+    const int16_t *b = (const int16_t *)part.data + part.comp[ci].offset;
+    for (blk = 0; blk < (size_t)full.comp[ci].Hb * full.comp[ci].Wb; blk++)
+      for (k = 0; k < 64; k++)
+        if (b[blk * 64 + k] != a[blk * 64 + k] && (b[blk * 64 + k] != 0 || (bands[ci] >> k & 1)))
+          bad++;
+  }
+  CHECK(bad == 0, "bands: %d coefficients neither exact nor zero (or needed and wrong)", bad);
+  CHECK(part.progression && part.scan_bits[1][9] == -1 && part.scan_bits[1][8] == 0 &&
+        part.scan_bits[0][9] == 0, "bands: scan_bits of the skipped band");
+  jc_release(part.data);
+  /* NULL bands: the full read */
+  CHECK(jc_read_bands(d, buf, len, JC_CHANNELS, 0, 0, 0, NULL, &part) == 0 && part.scans_skipped == 0 &&
+        part.num_scans == 16, "bands NULL");
+  jc_release(part.data);
+  jc_release(full.data);
+  free(buf);
+}
+
+/* The edges: a one-component file keeps its true grid; write names arithmetic + optimize;
+ * a progression whose successive approximation never finishes is reported. */
+static void test_edges(jc_decoder *d)
+{
+  jc_info info;
+  jc_write_params p;
+  unsigned char *out = NULL;
+  size_t outsize = 0;
+  char msg[JC_MSG_LEN];
+  CHECK(read_file(d, "gray-600x400-sampling-2x1.jpg", 0, 0, 0, &info) == 0 && info.comp[0].h == 2 &&
+        info.comp[0].Wb == info.comp[0].wb && info.comp[0].Wb == 75, "gray 2x1: grid %d", info.comp[0].Wb);
+  jc_release(info.data);
+  CHECK(read_file(d, "gen-420-progressive-sa-unfinished.jpg", 0, 0, 0, &info) == 0 && info.progression &&
+        info.scan_bits[0][1] == 1 && info.scan_bits[2][9] == 1 && info.last_good_row == 2,
+        "unfinished progression: bits %d, last good row %d", info.scan_bits[0][1], info.last_good_row);
+  jc_release(info.data);
+  CHECK(read_file(d, "turbo-testorig.jpg", 0, 0, 0, &info) == 0 && !info.progression &&
+        info.scan_bits[0][0] == -1, "sequential: no progression");
+  memset(&p, 0, sizeof p);
+  p.width = info.width;
+  p.height = info.height;
+  p.num_components = 1;
+  p.colorspace = JC_CS_GRAY;
+  p.arithmetic = p.optimize = 1;
+  p.num_quant = 1;
+  memcpy(p.quant[0], info.data, 128);
+  p.comp[0].h = p.comp[0].v = 1;
+  p.comp[0].Hb = info.comp[0].Hb;
+  p.comp[0].Wb = info.comp[0].Wb;
+  p.comp[0].data = (const int16_t *)info.data + info.comp[0].offset;
+  CHECK(jc_write(&p, &out, &outsize, msg) == -1 && strstr(msg, "arithmetic") && !out, "arith+optimize: %s", msg);
+  jc_release(info.data);
+}
+
 int main(int argc, char **argv)
 {
   jc_decoder *d;
@@ -148,6 +220,8 @@ int main(int argc, char **argv)
   test_baseline(d);
   test_roundtrip(d);
   test_decode(d);
+  test_bands(d);
+  test_edges(d);
 
   expect_error(d, "bad-empty.jpg", 0, 0, 0, "Empty input file");
   expect_error(d, "bad-not-a-jpeg.jpg", 0, 0, 0, "Not a JPEG file");

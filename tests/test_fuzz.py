@@ -121,7 +121,8 @@ def test_write_refuses_coefficients_outside_the_8bit_range(progressive, arithmet
 SEED_FILES = ["gen-7x9.jpg", "gen-1x1.jpg", "gen-250x3.jpg", "gen-17x333.jpg",
               "pillow-hopper_16bit_qtables.jpg", "pillow-hopper_orientation_6.jpg",
               "turbo-testimgari-arithmetic.jpg", "ijg-testimgp-progressive.jpg",
-              "pillow-icc-after-SOF.jpg", "gen-420-q5.jpg", "turbo-testorig.jpg"]
+              "pillow-icc-after-SOF.jpg", "gen-420-q5.jpg", "turbo-testorig.jpg",
+              "gen-420-progressive-split-bands.jpg"]
 MARKERS = bytes([0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC9, 0xCA, 0xCC, 0xD0, 0xD8, 0xD9, 0xDA, 0xDB,
                  0xDD, 0xE0, 0xE1, 0xEE, 0xFE, 0xFF, 0x00])
 
@@ -184,7 +185,7 @@ def fuzz_inputs(count: int, seed: int) -> list[bytes]:
 
 
 def test_fuzz_read_returns_or_raises_jpegerror():
-    """5,000 mutated files through read() (both layouts, strict), decode_rgb() and write():
+    """5,000 mutated files through read() (both layouts, strict, bands), decode_rgb() and write():
     each returns or raises JpegError, each within 2 s."""
     inputs = fuzz_inputs(5000, seed=7)
     outcomes = {"ok": 0, "error": 0}
@@ -215,6 +216,12 @@ def test_fuzz_read_returns_or_raises_jpegerror():
             if i % 7 == 0:
                 try:
                     jpegcoef.decode_rgb(data)
+                except JpegError:
+                    pass
+            if i % 4 == 1:                    # partial progressive decoding (bands)
+                try:
+                    part = jpegcoef.read(data, bands=([0, 1, 8, 9], [0], [0]))
+                    assert 1 <= len(part.components) <= 4
                 except JpegError:
                     pass
             slowest = max(slowest, time.perf_counter() - t0)

@@ -196,5 +196,32 @@ def test_crop_errors():
         T.crop(c, 0.0, 0, 16, 16)
     with pytest.raises(ValueError, match="angle"):
         T.rotate(c, 45)
-    with pytest.raises(ValueError, match="smaller than one MCU"):
-        T.hflip(_synthetic(width=9, height=32))
+    tiny = _synthetic(width=9, height=32)          # narrower than one 16-pixel MCU
+    with pytest.raises(ValueError, match="not a multiple of the MCU"):
+        T.hflip(tiny, edge="error")
+    same = T.hflip(tiny)                           # jpegtran -trim: left as it is
+    assert (same.width, same.height) == (9, 32)
+    _assert_same(same, tiny)
+
+
+TINY = [(7, 9), (5, 5), (20, 7), (7, 20), (12, 5), (3, 30), (30, 3)]
+#: EXIF orientation -> the jpegtran options that make the image upright
+ORIENT_JPEGTRAN = {2: ["-flip", "horizontal"], 3: ["-rotate", "180"], 4: ["-flip", "vertical"],
+                   5: ["-transpose"], 6: ["-rotate", "90"], 7: ["-transverse"], 8: ["-rotate", "270"]}
+
+
+@needs_jpegtran
+@pytest.mark.parametrize("kind", ["420", "422", "444", "gray"])
+def test_tiny_images_match_jpegtran_trim(tmp_path, kind):
+    """Images smaller than one MCU along an axis (jpegtran -trim leaves that axis as it is)."""
+    for w, h in TINY:
+        src = _write_jpeg(tmp_path / f"tiny-{w}x{h}.jpg", w, h, kind, seed=w * h)
+        c = jpegcoef.read(src)
+        for op, (fn, args) in OPS.items():
+            ref = jpegcoef.read(_jpegtran(src, tmp_path / "ref.jpg", "-trim", *args))
+            ours = fn(c)
+            _assert_same(ours, ref)
+            _assert_same(_roundtrip(ours), ref)
+        for n, args in ORIENT_JPEGTRAN.items():
+            ref = jpegcoef.read(_jpegtran(src, tmp_path / "ref.jpg", "-trim", *args))
+            _assert_same(T.apply_orientation(c.replace(orientation=n)), ref)

@@ -11,6 +11,10 @@
  *   6. jc_read_file on the input written to a file    -> exactly A, or the same error
  *   7. jc_read_rows (max_rows from the input, either layout) -> consistent geometry; succeeds
  *      when 1. succeeded, with at most A's warnings and A's top rows (one-scan or progressive)
+ *   8. jc_read_bands (needed frequencies from the input, either layout) -> succeeds when 1.
+ *      succeeded, with A's geometry and tables and at most A's warnings; zero outside the
+ *      bands it decoded; when A had no warnings every coefficient is A's or zero, every needed
+ *      one A's
  *
  * Limits as libjpeg-turbo's own OSS-Fuzz targets: images over 1 megapixel and files over 100
  * scans are refused (the reader's max_pixels / max_scans). A broken invariant calls abort(), so
@@ -65,11 +69,30 @@ static size_t expected_read_size(const jc_info *info)
     if (c->offset != n)
       fail("component offset");
     if (c->h < 1 || c->h > 4 || c->v < 1 || c->v > 4 || c->hb < 1 || c->wb < 1 ||
-        c->Hb < c->hb || c->Wb < c->wb || c->Hb % c->v || c->Wb % c->h)
+        c->Hb < c->hb || c->Wb < c->wb)
       fail("component geometry");
+    /* whole MCUs; a one-component image's MCU is one block (its true grid, whatever it declares) */
+    if (info->num_components == 1 ? (c->Hb != c->hb || c->Wb != c->wb) : (c->Hb % c->v || c->Wb % c->h))
+      fail("component grid");
     n += (size_t)c->Hb * c->Wb * 64;
   }
   return n * sizeof(int16_t);
+}
+
+/* The progression state: only for progressive files; Al values as libjpeg accepts them. */
+static void check_progression(const jc_info *info)
+{
+  int ci, k;
+  if (info->progression && !info->progressive)
+    fail("progression state for a sequential file");
+  if (info->last_good_row < -1)
+    fail("last good row");
+  for (ci = 0; ci < JC_MAX_COMPONENTS; ci++)
+    for (k = 0; k < 20; k++) {
+      int b = info->scan_bits[ci][k];
+      if (b < -1 || b > 13 || ((!info->progression || ci >= info->num_components) && b != -1))
+        fail("scan bits");
+    }
 }
 
 static void check_header(const jc_info *info)
@@ -85,6 +108,7 @@ static void check_header(const jc_info *info)
     fail("warning counts");
   if (info->num_kept && !memchr(info->warnings[info->num_kept - 1], 0, JC_MSG_LEN))
     fail("warning text not terminated");
+  check_progression(info);
 }
 
 static void check_error(const jc_info *info)
@@ -167,7 +191,80 @@ static void check_rows(const jc_info *a, int rc_a, jc_info *b, int max_rows, int
   RELEASE(b->data);
 }
 
-/* Steps 1-7 on one input. */
+/* zig-zag index -> natural index, to draw needs as the low bands of the zig-zag order */
+static const unsigned char zigzag[64] = {
+  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+  13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+  52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+
+/* Step 8: needs drawn from the input (per component: the first n zig-zag frequencies, or an
+ * arbitrary mask), the banded read against the full read a. */
+static void check_bands(jc_decoder *d, const uint8_t *data, size_t size, const jc_info *a, int rc_a)
+{
+  uint64_t bands[JC_MAX_COMPONENTS];
+  jc_info b;
+  int ci, k, chan = data[size / 11] & 1;
+  for (ci = 0; ci < JC_MAX_COMPONENTS; ci++) {
+    uint8_t x = data[(size / 13 * (size_t)(ci + 1)) % size], y = data[(size / 17 * (size_t)(ci + 2)) % size];
+    bands[ci] = 0;
+    if (x & 0x80) {                                 /* an arbitrary mask */
+      for (k = 0; k < 8; k++)
+        bands[ci] |= (uint64_t)data[(size_t)(x + y * 7 + k * 31) % size] << (8 * k);
+    } else {
+      for (k = 0; k < (x & 0x7f) % 65; k++)        /* the lowest n zig-zag frequencies */
+        bands[ci] |= (uint64_t)1 << zigzag[k];
+    }
+  }
+  memset(&b, 0, sizeof b);
+  if (jc_read_bands(d, data, size, chan ? JC_CHANNELS : 0, FUZZ_MAX_PIXELS, FUZZ_MAX_SCANS, 0, bands,
+                    &b) != 0) {
+    check_error(&b);
+    if (rc_a == 0)
+      fail("bands: failed where the full read succeeded");
+    return;
+  }
+  check_header(&b);
+  if (b.scans_skipped < 0 || !b.data)
+    fail("bands: result");
+  for (ci = 0; ci < JC_MAX_COMPONENTS; ci++)
+    if (!b.scans_skipped && b.bands_decoded[ci] != ~(uint64_t)0)
+      fail("bands: decoded bands without a skipped scan");
+  for (ci = 0; ci < b.num_components; ci++) {       /* outside the decoded bands: zero */
+    const int16_t *pb = (const int16_t *)b.data + b.comp[ci].offset;
+    size_t plane = (size_t)b.comp[ci].Hb * b.comp[ci].Wb, blk;
+    for (blk = 0; blk < plane; blk++)
+      for (k = 0; k < 64; k++)
+        if (!(b.bands_decoded[ci] >> k & 1) && (chan ? pb[(size_t)k * plane + blk] : pb[blk * 64 + k]))
+          fail("bands: a coefficient outside the decoded bands is not zero");
+  }
+  if (rc_a == 0) {
+    const int16_t *pa = (const int16_t *)a->data, *pb = (const int16_t *)b.data;
+    /* values: the whole read's, on data libjpeg found undamaged (a damaged AC scan may write
+     * outside its band: into a needed coefficient in the whole read, from a skipped scan) */
+    int compare = a->num_warnings == 0;
+    if (b.data_size != a->data_size || b.num_components != a->num_components || b.width != a->width ||
+        b.height != a->height || b.num_warnings > a->num_warnings)
+      fail("bands: another geometry or more warnings than the full read");
+    if (memcmp(pa, pb, (size_t)a->num_components * 64 * sizeof(int16_t)))
+      fail("bands: other quantisation tables");
+    for (ci = 0; ci < a->num_components; ci++) {
+      const jc_component *c = &a->comp[ci];
+      size_t plane = (size_t)c->Hb * c->Wb, blk;
+      if (memcmp(c, &b.comp[ci], sizeof *c))
+        fail("bands: other component info");
+      for (blk = 0; blk < plane && compare; blk++)
+        for (k = 0; k < 64; k++) {
+          int16_t va = pa[c->offset + blk * 64 + k];
+          int16_t vb = chan ? pb[c->offset + (size_t)k * plane + blk] : pb[c->offset + blk * 64 + k];
+          if (vb != va && (vb != 0 || (bands[ci] >> k & 1)))
+            fail("bands: a coefficient neither the full read's nor zero, or a needed one differs");
+        }
+    }
+  }
+  RELEASE(b.data);
+}
+
+/* Steps 1-8 on one input. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   jc_decoder *d = decoder();
@@ -349,6 +446,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("jc_read_rows failed where the full read succeeded");
     }
   }
+  /* 8. the scans some frequencies need */
+  if (size >= 32)
+    check_bands(d, data, size, &a, rc_a);
   if (rc_a == 0)
     RELEASE(a.data);
   return 0;

@@ -53,6 +53,21 @@ cjpeg -quality 95 -sample 1x1 "$tmp/small.ppm" > "$out/gen-444-q95.jpg"
   echo "2: 1 63 0 0;"
 } > "$tmp/scans.txt"
 jpegtran -scans "$tmp/scans.txt" "$out/gen-420-baseline.jpg" > "$out/gen-420-67-scans.jpg"
+# Scans a banded read (jc_read_bands) skips: AC split into bands 1-8 / 9-63 (with successive
+# approximation; and arithmetic-coded), one component per sequential scan, and a successive
+# approximation that never finishes (block smoothing state).
+printf '%s\n' "0 1 2: 0 0 0 1;" "0: 1 8 0 2;" "0: 9 63 0 2;" "1: 1 8 0 1;" "2: 1 8 0 1;" "1: 9 63 0 1;" \
+  "2: 9 63 0 1;" "0: 1 8 2 1;" "0: 9 63 2 1;" "0 1 2: 0 0 1 0;" "1: 1 8 1 0;" "2: 1 8 1 0;" \
+  "1: 9 63 1 0;" "2: 9 63 1 0;" "0: 1 8 1 0;" "0: 9 63 1 0;" > "$tmp/split-sa.txt"
+jpegtran -scans "$tmp/split-sa.txt" "$out/gen-420-baseline.jpg" > "$out/gen-420-split-bands.jpg"
+printf '%s\n' "0 1 2: 0 0 0 0;" "0: 1 8 0 0;" "1: 1 8 0 0;" "2: 1 8 0 0;" "0: 9 63 0 0;" "1: 9 63 0 0;" \
+  "2: 9 63 0 0;" > "$tmp/split.txt"
+jpegtran -scans "$tmp/split.txt" -arithmetic "$out/gen-420-baseline.jpg" > "$out/gen-420-split-bands-arith.jpg"
+printf '%s\n' "0;" "1;" "2;" > "$tmp/seq.txt"
+jpegtran -scans "$tmp/seq.txt" "$out/gen-420-baseline.jpg" > "$out/gen-420-sequential-3-scans.jpg"
+printf '%s\n' "0 1 2: 0 0 0 1;" "0: 1 5 0 2;" "0: 6 63 0 2;" "1: 1 63 0 1;" "2: 1 63 0 1;" \
+  "0: 1 63 2 1;" > "$tmp/sa.txt"
+jpegtran -scans "$tmp/sa.txt" "$out/gen-420-baseline.jpg" > "$out/gen-420-sa-unfinished.jpg"
 
 cp "$data/LICENSE-libjpeg-turbo-testimages.txt" "$out/"
 ls "$out" | wc -l

@@ -52,6 +52,11 @@ typedef struct {
   size_t data_size;
   jc_component comp[4];
   int64_t summary[42];
+  int progression;
+  int scan_bits[4][20];
+  int last_good_row;
+  int scans_skipped;
+  uint64_t bands_decoded[4];
 } jc_info;
 
 typedef struct jc_decoder jc_decoder;
@@ -69,6 +74,11 @@ int jc_read_rows(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
                  uint64_t max_pixels, int max_scans, int max_rows, jc_info *info);
 int jc_read_file_rows(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
                       int max_scans, int max_rows, jc_info *info);
+int jc_read_bands(jc_decoder *d, const unsigned char *buf, size_t len, int flags,
+                  uint64_t max_pixels, int max_scans, int max_rows, const uint64_t *bands,
+                  jc_info *info);
+int jc_read_file_bands(jc_decoder *d, const char *path, int flags, uint64_t max_pixels,
+                       int max_scans, int max_rows, const uint64_t *bands, jc_info *info);
 int jc_decode(jc_decoder *d, const unsigned char *buf, size_t len, int out_space, int flags,
               uint64_t max_pixels, int max_scans, jc_info *info);
 

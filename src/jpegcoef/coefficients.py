@@ -14,7 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["Component", "Coefficients", "COLORSPACES"]
+from .smoothing import smoothed
+
+__all__ = ["Component", "Coefficients", "Progression", "COLORSPACES"]
 
 #: The colour spaces a JPEG's components may be in (libjpeg's J_COLOR_SPACE names, lower case).
 COLORSPACES = ("gray", "ycbcr", "rgb", "cmyk", "ycck")
@@ -32,6 +34,30 @@ def _as_int16(a: np.ndarray, what: str) -> np.ndarray:
     return a.astype(np.int16)
 
 
+@dataclass(frozen=True)
+class Progression:
+    """Where a progressive file's scans left one component's first ten zig-zag coefficients: the
+    state libjpeg's full decode uses to smooth blocks whose low frequencies are incomplete.
+
+    Attributes:
+        bits: for zig-zag coefficients 0..9, the point transform ``Al`` of the last scan that
+            carried it: 0 exact, ``k > 0`` its ``k`` low bits unknown, -1 never sent.
+        before: the same before the component's last scan (-1: unknown or the file's only scan);
+            libjpeg uses it for the block rows the file's last scan did not reach with real data.
+        good_rows: block rows ``[0, good_rows)`` were reached by the file's last scan with real
+            data (all rows of an undamaged file).
+    """
+
+    bits: tuple
+    before: tuple
+    good_rows: int
+
+    @property
+    def complete(self) -> bool:
+        """Whether every one of the ten coefficients is known exactly (nothing to smooth)."""
+        return all(b == 0 for b in self.bits)
+
+
 @dataclass(eq=False)
 class Component:
     """One colour component's quantised DCT coefficients.
@@ -45,12 +71,16 @@ class Component:
         sampling: ``(h, v)`` sampling factors.
         blocks: ``(hb, wb)``, the true size in blocks (libjpeg's height_in_blocks,
             width_in_blocks); defaults to the array's ``(Hb, Wb)``.
+        progression: for a component read from a progressive file, where its scans left it
+            (:class:`Progression`: what ``to_rgb`` needs to smooth as libjpeg does); None for
+            anything else, including every transform's result (what jpegtran writes is complete).
     """
 
     coefficients: np.ndarray
     quant: np.ndarray
     sampling: tuple[int, int] = (1, 1)
     blocks: Optional[tuple[int, int]] = None
+    progression: Optional[Progression] = None
     _channels: Optional[np.ndarray] = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +104,8 @@ class Component:
             if not (0 <= hb <= c.shape[0] and 0 <= wb <= c.shape[1]):
                 raise ValueError(f"blocks {self.blocks} exceed the array's {c.shape[:2]}")
             self.blocks = (hb, wb)
+        if self.progression is not None and not isinstance(self.progression, Progression):
+            raise TypeError("progression must be a Progression or None")
 
     @classmethod
     def from_channels(cls, channels: np.ndarray, quant: np.ndarray, sampling: tuple[int, int] = (1, 1),
@@ -178,8 +210,15 @@ class Coefficients:
         """Per component, float32 ``(Hb, Wb, 8, 8)`` coefficients times quantisation table."""
         return [c.dequantize() for c in self.components]
 
-    def to_ycbcr(self, idct: str = "islow") -> np.ndarray:
+    def to_ycbcr(self, idct: str = "islow", smoothing: bool = True) -> np.ndarray:
         """Decode to full-size component planes: uint8 ``(height, width, C)``, no colour conversion.
+
+        ``smoothing``: for a progressive file whose scans leave some of the first nine AC
+        coefficients incomplete (successive approximation never finished, scans missing or
+        truncated), libjpeg's full decode estimates them from the neighbouring blocks' DC values
+        (its block smoothing, ``do_block_smoothing``); this does the same, bit for bit with
+        libjpeg-turbo 2.1+ (:mod:`jpegcoef.smoothing`). ``False``: the plain IDCT of the
+        coefficients as they are. Nothing changes for other files.
 
         IDCT per block, vectorised in numpy: ``idct="islow"`` (default) reproduces libjpeg's
         accurate integer IDCT exactly, ``idct="float"`` is the textbook float IDCT (separable
@@ -188,16 +227,17 @@ class Coefficients:
         replication for other ratios). For YCbCr files the planes are Y, Cb, Cr; for gray one
         plane; for RGB/CMYK/YCCK the stored planes.
         """
-        return _planes(self, idct)
+        return _planes(self, idct, smoothing)
 
-    def to_rgb(self, idct: str = "islow") -> np.ndarray:
+    def to_rgb(self, idct: str = "islow", smoothing: bool = True) -> np.ndarray:
         """Decode to RGB: uint8 ``(height, width, 3)``, JFIF colour conversion in libjpeg's
-        fixed-point arithmetic after :meth:`to_ycbcr`; gray is replicated to three channels.
+        fixed-point arithmetic after :meth:`to_ycbcr` (``idct``, ``smoothing`` as there); gray is
+        replicated to three channels.
 
         Raises:
             ValueError: for CMYK/YCCK files (libjpeg cannot convert them to RGB either).
         """
-        planes = _planes(self, idct)
+        planes = _planes(self, idct, smoothing)
         if self.colorspace == "ycbcr":
             return _ycc_to_rgb(planes)
         if self.colorspace == "gray":
@@ -284,17 +324,18 @@ def _idct_islow(f: np.ndarray) -> np.ndarray:
     return _range_limit(px)
 
 
-def _component_plane(comp: Component, idct: str = "islow") -> np.ndarray:
-    """IDCT of every block -> uint8 plane (Hb*8, Wb*8).
+def _component_plane(comp: Component, idct: str = "islow", coefficients: Optional[np.ndarray] = None) -> np.ndarray:
+    """IDCT of every block (of ``coefficients``, default the component's) -> uint8 plane (Hb*8, Wb*8).
 
     ``idct="islow"`` reproduces libjpeg's accurate integer IDCT bit for bit; ``"float"`` is the
     textbook separable float IDCT (matrix products), rounded and clamped.
     """
-    hb, wb = comp.coefficients.shape[:2]
+    coef = comp.coefficients if coefficients is None else coefficients
+    hb, wb = coef.shape[:2]
     if idct == "islow":
-        p = _idct_islow(comp.coefficients.astype(np.int64) * comp.quant.astype(np.int64))
+        p = _idct_islow(coef.astype(np.int64) * comp.quant.astype(np.int64))
     elif idct == "float":
-        f = comp.coefficients.astype(np.float64) * comp.quant.astype(np.float64)
+        f = coef.astype(np.float64) * comp.quant.astype(np.float64)
         p = np.clip(np.floor(_IDCT @ f @ _IDCT.T + 128.5), 0, 255).astype(np.uint8)
     else:
         raise ValueError(f"idct must be 'islow' or 'float', not {idct!r}")
@@ -345,16 +386,17 @@ def _upsample(plane: np.ndarray, fh: int, fv: int, height: int, width: int) -> n
     return out[:height, :width].astype(np.uint8)
 
 
-def _planes(c: "Coefficients", idct: str = "islow") -> np.ndarray:
+def _planes(c: "Coefficients", idct: str = "islow", smoothing: bool = True) -> np.ndarray:
     mh, mv = c.max_sampling
+    arrays = smoothed(c) if smoothing else None
     out = []
-    for comp in c.components:
+    for i, comp in enumerate(c.components):
         h, v = comp.sampling
         if mh % h or mv % v:
             raise ValueError(f"sampling {h}x{v} does not divide the maximum {mh}x{mv}")
         dh = -(-c.height * v // mv)              # libjpeg's downsampled_height / width
         dw = -(-c.width * h // mh)
-        plane = _component_plane(comp, idct)[:dh, :dw]
+        plane = _component_plane(comp, idct, None if arrays is None else arrays[i])[:dh, :dw]
         out.append(_upsample(plane, mh // h, mv // v, c.height, c.width))
     return np.stack(out, axis=-1)
 

@@ -16,11 +16,11 @@ from typing import Any, Iterable, Optional, Union
 import numpy as np
 
 from ._jpegcoef_cffi import ffi, lib
-from .coefficients import Coefficients, Component
+from .coefficients import Coefficients, Component, Progression
 from .errors import JpegError, JpegWarning
 
 __all__ = ["read", "read_batch", "write", "decode_rgb", "decode", "DEFAULT_MAX_PIXELS",
-           "DEFAULT_MAX_SCANS", "libjpeg_version", "set_buffer_pool"]
+           "DEFAULT_MAX_SCANS", "ALL_BANDS", "libjpeg_version", "set_buffer_pool"]
 
 #: Pillow's decompression-bomb limit.
 DEFAULT_MAX_PIXELS = 178_956_970
@@ -138,23 +138,71 @@ def _max_rows(max_height: Optional[int]) -> int:
     return min(int(max_height), 0x7FFFFFFF)
 
 
+#: All 64 frequencies of a component (a ``bands`` entry of None).
+ALL_BANDS = (1 << 64) - 1
+
+
+def _band_mask(entry: Any, i: int) -> int:
+    """One ``bands`` entry as a natural-order bit mask (bit ``8*row+col``)."""
+    if entry is None:
+        return ALL_BANDS
+    if isinstance(entry, (bool, np.bool_)):
+        raise TypeError(f"bands[{i}] must be None, a bit mask or frequencies, not {entry!r}")
+    if isinstance(entry, (int, np.integer)):
+        if not 0 <= int(entry) <= ALL_BANDS:
+            raise ValueError(f"bands[{i}] as a bit mask must be in 0 .. 2**64-1, not {entry}")
+        return int(entry)
+    if isinstance(entry, np.ndarray) and entry.dtype == np.bool_:
+        if entry.size != 64:
+            raise ValueError(f"bands[{i}] as a boolean array needs 64 entries (or 8x8), got shape {entry.shape}")
+        entry = np.flatnonzero(entry.reshape(64)).tolist()
+    if not hasattr(entry, "__iter__"):
+        raise TypeError(f"bands[{i}] must be None, a bit mask or an iterable of frequencies 0..63, "
+                        f"not {type(entry).__name__}")
+    mask = 0
+    for k in entry:
+        if type(k) is not int:                       # noqa: E721 - the fast path; others checked
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+                raise ValueError(f"bands[{i}]: frequencies are ints 8*row+col in 0..63, got {k!r}")
+            k = int(k)
+        if not 0 <= k < 64:
+            raise ValueError(f"bands[{i}]: frequencies are ints 8*row+col in 0..63, got {k!r}")
+        mask |= 1 << k
+    return mask
+
+
+def _band_masks(bands: Any) -> Any:
+    """``bands`` as the C argument (``uint64_t[4]``), or ffi.NULL for None; checked."""
+    if bands is None:
+        return ffi.NULL
+    if isinstance(bands, (str, bytes, int, np.integer)) or not hasattr(bands, "__iter__"):
+        raise TypeError("bands must be a sequence with one entry per component (None, a bit mask "
+                        f"or an iterable of natural-order frequencies), not {type(bands).__name__}")
+    entries = list(bands)
+    if len(entries) > 4:
+        raise ValueError(f"bands has {len(entries)} entries: at most one per component (4)")
+    masks = [_band_mask(e, i) for i, e in enumerate(entries)] + [ALL_BANDS] * (4 - len(entries))
+    return ffi.new("uint64_t[4]", masks)
+
+
 def _read_data(data: Any, name: Optional[str], flags: int, max_pixels: int, max_scans: int,
-               max_rows: int = 0) -> Coefficients:
+               max_rows: int = 0, bands: Any = ffi.NULL) -> Coefficients:
     """Decode coefficients from bytes-like ``data`` (no warnings issued: they are in the result)."""
     dec, info, summary = _decoder()
     buf = ffi.from_buffer(data)
-    if lib.jc_read_rows(dec, buf, len(buf), flags, max_pixels, max_scans, max_rows, info) != 0:
+    if lib.jc_read_bands(dec, buf, len(buf), flags, max_pixels, max_scans, max_rows, bands, info) != 0:
         raise _error(info, name)
     return _result(info, summary, flags & _CHANNELS)
 
 
-def _read_path(path: str, flags: int, max_pixels: int, max_scans: int, max_rows: int = 0) -> Coefficients:
+def _read_path(path: str, flags: int, max_pixels: int, max_scans: int, max_rows: int = 0,
+               bands: Any = ffi.NULL) -> Coefficients:
     """Decode coefficients from a file; the C reads it (no Python bytes object, no GIL)."""
     encoded = os.fsencode(path)
     if b"\0" in encoded:
         raise ValueError("embedded null byte in path")
     dec, info, summary = _decoder()
-    rc = lib.jc_read_file_rows(dec, encoded, flags, max_pixels, max_scans, max_rows, info)
+    rc = lib.jc_read_file_bands(dec, encoded, flags, max_pixels, max_scans, max_rows, bands, info)
     if rc == -2:
         raise OSError(info.sys_errno, ffi.string(info.message).decode("latin-1"), path)
     if rc != 0:
@@ -200,9 +248,25 @@ class _ReadCoefficients(Coefficients):
         return state
 
 
-def _components(mem, size: int, s: list, channels: int) -> list:
+def _progressions(info, s: list) -> Optional[list]:
+    """Per component, where a progressive file's scans left it (the C's scan_bits), or None."""
+    if not info.progression:
+        return None
+    n = s[2]
+    bits = ffi.unpack(ffi.cast("int *", info.scan_bits), 20 * n)
+    last_good = info.last_good_row
+    out = []
+    for i in range(n):
+        v, Hb = s[11 + 8 * i], s[14 + 8 * i]
+        good = Hb if last_good < 0 else min(Hb, (last_good + 1) * v)
+        out.append(Progression(tuple(bits[20 * i: 20 * i + 10]), tuple(bits[20 * i + 10: 20 * i + 20]), good))
+    return out
+
+
+def _components(mem, size: int, s: list, channels: int, progs: Optional[list] = None) -> list:
     """The Component objects over the C buffer ``mem`` (quantisation tables first, then each
-    component at its offset), from the header facts ``s`` (the C summary)."""
+    component at its offset), from the header facts ``s`` (the C summary); ``progs``: each
+    component's :class:`Progression` (progressive files)."""
     buf = ffi.buffer(mem, size)
     n = s[2]
     quant = np.ndarray((n, 8, 8), np.uint16, buf)
@@ -217,6 +281,8 @@ def _components(mem, size: int, s: list, channels: int) -> list:
             comp = _new(Component)
             comp.__dict__.update(coefficients=np.ndarray((Hb, Wb, 8, 8), np.int16, buf, off * 2),
                                  quant=quant[i], sampling=(h, v), blocks=(hb, wb))
+        if progs is not None:
+            comp.__dict__["progression"] = progs[i]
         comps.append(comp)
     return comps
 
@@ -231,22 +297,23 @@ def _result(info, summary: np.ndarray, channels: int) -> Coefficients:
     coeffs.__dict__.update(width=s[0], height=s[1], colorspace=_COLORSPACES[s[3]],
                            progressive=s[4] != 0, arithmetic=s[5] != 0, orientation=s[6],
                            warnings=_warning_texts(info) if s[7] else [],
-                           _lazy=(ffi.gc(info.data, lib.jc_release, size), size, s, channels))
+                           _lazy=(ffi.gc(info.data, lib.jc_release, size), size, s, channels,
+                                  _progressions(info, s) if s[4] else None))
     return coeffs
 
 
 def _read_src(src: Source, flags: int, max_pixels: int, max_scans: int,
-              max_rows: int = 0) -> tuple[Coefficients, Optional[str]]:
+              max_rows: int = 0, bands: Any = ffi.NULL) -> tuple[Coefficients, Optional[str]]:
     """(coefficients, file name or None) for any supported source."""
     if isinstance(src, (bytes, bytearray, memoryview)):
-        return _read_data(src, None, flags, max_pixels, max_scans, max_rows), None
+        return _read_data(src, None, flags, max_pixels, max_scans, max_rows, bands), None
     if isinstance(src, (str, os.PathLike)):
         name = os.fspath(src)
         if isinstance(name, bytes):
             name = os.fsdecode(name)
-        return _read_path(name, flags, max_pixels, max_scans, max_rows), name
+        return _read_path(name, flags, max_pixels, max_scans, max_rows, bands), name
     data, name = _load(src)
-    return _read_data(data, name, flags, max_pixels, max_scans, max_rows), name
+    return _read_data(data, name, flags, max_pixels, max_scans, max_rows, bands), name
 
 
 def _warn(coeffs: Coefficients, name: Optional[str], stacklevel: int = 3) -> None:
@@ -257,7 +324,7 @@ def _warn(coeffs: Coefficients, name: Optional[str], stacklevel: int = 3) -> Non
 
 def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
          max_scans: Optional[int] = DEFAULT_MAX_SCANS, layout: str = "blocks",
-         max_height: Optional[int] = None) -> Coefficients:
+         max_height: Optional[int] = None, bands: Any = None) -> Coefficients:
     """Read a JPEG's quantised DCT coefficients (entropy decoding only).
 
     Args:
@@ -278,6 +345,22 @@ def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAU
             whole, then cut. Damage in the rows below the stop point is not read, so its
             warnings are not reported (libjpeg reads a few bytes ahead, so damage right at the
             stop point may still be). None (default): the whole image.
+        bands: partial progressive decoding: the frequencies needed, one entry per component
+            in file order (Y, Cb, Cr): None (all 64), an iterable of natural-order indices
+            ``8*row + col`` (e.g. ``[0, 1, 8, 9]``), a boolean ``(8, 8)`` array, or an int bit
+            mask (bit ``8*row + col``); components without an entry need everything. Scans
+            that carry none of the needed frequencies are not decoded, and the data ends after
+            the last scan needed. A scan that is decoded makes its whole band needed (its
+            earlier scans are decoded too) and each component's DC comes with any of its
+            frequencies, so every coefficient of the result is either exactly that of the
+            whole read or zero (none of its scans decoded; ``progression.bits`` then shows -1
+            for it), and the needed ones are the whole read's. That holds for valid data:
+            libjpeg does not check that a damaged AC scan's runs stay inside its band, so in a
+            damaged file a skipped scan may have put a stray value into a needed coefficient of
+            the whole read (and values outside the decoded bands are zeroed, whatever a damaged
+            kept scan wrote there). Damage in skipped scans is not seen. Only files with several scans (progressive, or sequential with one
+            component per scan) can skip anything; others, and files whose structure the
+            scan walk does not follow, are read whole. None (default): every scan.
 
     Returns:
         :class:`Coefficients`; recoverable damage is listed in ``.warnings`` and issued as a
@@ -289,6 +372,11 @@ def read(src: Source, *, strict: bool = False, max_pixels: Optional[int] = DEFAU
     """
     flags = _flags(strict, layout)
     max_rows = 0 if max_height is None else _max_rows(max_height)
+    if bands is not None:
+        coeffs, name = _read_src(src, flags, max_pixels or 0, max_scans or 0, max_rows, _band_masks(bands))
+        if coeffs.warnings:
+            _warn(coeffs, name)
+        return coeffs
     if isinstance(src, _BYTES_LIKE):         # the hot path (_read_data inlined)
         try:
             dec, info, summary = _local.state
@@ -381,13 +469,13 @@ def read_batch(srcs: Iterable[Source], *, threads: Optional[int] = None, errors:
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
     kwargs = {"strict": False, "max_pixels": DEFAULT_MAX_PIXELS, "max_scans": DEFAULT_MAX_SCANS,
-              "layout": "blocks", "max_height": None}
+              "layout": "blocks", "max_height": None, "bands": None}
     unknown = set(read_kwargs) - set(kwargs)
     if unknown:
         raise TypeError(f"unexpected keyword arguments: {sorted(unknown)}")
     kwargs.update(read_kwargs)
     args = (_flags(kwargs["strict"], kwargs["layout"]), kwargs["max_pixels"] or 0, kwargs["max_scans"] or 0,
-            _max_rows(kwargs["max_height"]))
+            _max_rows(kwargs["max_height"]), _band_masks(kwargs["bands"]))
     srcs = list(srcs)
     threads = _default_threads() if threads is None else int(threads)
     if threads < 1:

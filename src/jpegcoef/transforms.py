@@ -17,8 +17,11 @@ Partial edge MCUs. A flip moves the right (or bottom) edge to the left (or top).
 size is not a multiple of the MCU size, the partial MCU at that edge cannot be moved losslessly
 (its padding would land inside the image). ``edge="trim"`` (the default) follows
 ``jpegtran -trim``: that partial MCU column/row is dropped, so the result is a little smaller;
-``edge="error"`` follows ``jpegtran -perfect`` and raises :class:`ValueError`. Transpose never
-needs trimming. For MCU-aligned images the results are coefficient-identical to ``jpegtran
+``edge="error"`` follows ``jpegtran -perfect`` and raises :class:`ValueError`. An image smaller
+than one MCU along the flipped axis has nothing that can be mirrored losslessly, and trimming
+would leave nothing: ``jpegtran -trim`` then leaves that axis as it is, and so does
+``edge="trim"`` here (the result matches jpegtran's; ``edge="error"`` still raises). Transpose
+never needs trimming. For MCU-aligned images the results are coefficient-identical to ``jpegtran
 -perfect`` (the tests prove it against the ``jpegtran`` binary).
 
 The MCU is ``8*max_h x 8*max_v`` pixels; for single-component (grayscale) images it is one
@@ -89,10 +92,8 @@ def _trimmed(size: int, mcu: int, edge: Edge, what: str) -> int:
     if edge == "error":
         raise ValueError(f"{what} {size} is not a multiple of the MCU size {mcu}: the partial edge MCU "
                          f"cannot be flipped losslessly (use edge='trim' to drop it, like jpegtran -trim)")
-    kept = size - size % mcu
-    if kept == 0:
-        raise ValueError(f"{what} {size} is smaller than one MCU ({mcu}); nothing is left after trimming")
-    return kept
+    # smaller than one MCU: nothing to mirror, nothing to trim (jpegtran -trim leaves it as is)
+    return size - size % mcu if size >= mcu else size
 
 
 def hflip(c: Coefficients, *, edge: Edge = "trim") -> Coefficients:
@@ -102,8 +103,8 @@ def hflip(c: Coefficients, *, edge: Edge = "trim") -> Coefficients:
     mcus = width // mcu_w
     arrays = []
     for comp, (h, _) in zip(c.components, _sampling(c)):
-        a = comp.coefficients[:, : mcus * h]
-        arrays.append(a[:, ::-1] * _ODD_COL)
+        a = comp.coefficients
+        arrays.append(a[:, : mcus * h][:, ::-1] * _ODD_COL if mcus else a.copy())
     return _rebuild(c, arrays, width, c.height)
 
 
@@ -114,8 +115,8 @@ def vflip(c: Coefficients, *, edge: Edge = "trim") -> Coefficients:
     mcus = height // mcu_h
     arrays = []
     for comp, (_, v) in zip(c.components, _sampling(c)):
-        a = comp.coefficients[: mcus * v]
-        arrays.append(a[::-1] * _ODD_ROW)
+        a = comp.coefficients
+        arrays.append(a[: mcus * v][::-1] * _ODD_ROW if mcus else a.copy())
     return _rebuild(c, arrays, c.width, height)
 
 
