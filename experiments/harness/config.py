@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--summarize", action="store_true",
       help="print the README's markdown results table from the results files and exit")
     g = p.add_argument_group("data")
-    g.add_argument("--data", help="ImageFolder root with train/ and val/ (default: the embedded "
+    g.add_argument("--data", help="root with train/ and val/, each an ImageFolder or a folder of "
+                                  "tar shards ('jpegcoef prepare --shards N'; default: the embedded "
                                   "synthetic dataset, generated on first use)")
     g.add_argument("--synthetic-opt", action="append", metavar="KEY=VALUE",
                    help="jpegcoef.datasets.synthetic() option for the embedded dataset "

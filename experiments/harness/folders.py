@@ -1,8 +1,10 @@
 """The dataset folder of ``--data``, checked before any training, and its class map.
 
-- :func:`check_root`: ``--data`` exists and holds ``train/`` and ``val/`` (one-line errors).
+- :func:`check_root`: ``--data`` exists and holds ``train/`` and ``val/`` (one-line errors),
+  each an ImageFolder or a folder of tar shards (``jpegcoef prepare --shards N``).
 - :func:`class_names`: the class folders of ``train/`` (hidden ones such as
-  ``.ipynb_checkpoints`` left out), at least two, none empty.
+  ``.ipynb_checkpoints`` left out), at least two, none empty; for a folder of tar shards, the
+  shards' class list (``classes.txt``).
 - :func:`align_labels`: every split is labelled with train's class list, by name: a split with a
   class train lacks is an error naming it, one that lacks some of train's classes gets a
   warning. (Until ``jpegcoef.data`` builds every split from one class list, a split scanned on
@@ -15,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jpegcoef import shards
 from jpegcoef.console import UsageError, UserError, print_warning
 from jpegcoef.prepare import IMAGE_SUFFIXES, read_record
 
@@ -30,7 +33,8 @@ def check_root(root: Path, splits: tuple[str, ...] = ("train", "val")) -> Path:
     missing = [s for s in splits if not (root / s).is_dir()]
     if missing:
         raise UserError(f"--data {root}: no {' or '.join(s + '/' for s in missing)} folder (expected an "
-                        f"ImageFolder root: {'/, '.join(splits)}/, each with one folder per class)")
+                        f"ImageFolder root: {'/, '.join(splits)}/, each with one folder per class, "
+                        f"or a folder of tar shards from 'jpegcoef prepare --shards N')")
     return root
 
 
@@ -46,9 +50,29 @@ def _has_image(folder: Path) -> bool:
                for p in folder.rglob("*"))
 
 
+def shard_class_names(split: Path) -> list[str]:
+    """The class list of a folder of tar shards (``classes.txt`` beside them or as a member); a
+    :class:`UserError` for fewer than two classes or unreadable shards."""
+    try:
+        classes = list(shards.ShardIndex(split, on_error="skip").classes)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{split}: {e}") from None
+    if len(classes) < 2:
+        raise UserError(f"{split}: need at least 2 classes in the shards' {shards.CLASSES_FILE}, "
+                        f"found {len(classes)}")
+    return classes
+
+
 def class_names(split: Path) -> list[str]:
-    """Sorted class folder names of ``split`` (hidden ones left out); a :class:`UserError` for
-    fewer than two classes or a class folder without any image file."""
+    """Sorted class folder names of ``split`` (hidden ones left out), or the class list of a
+    folder of tar shards; a :class:`UserError` for fewer than two classes or a class folder
+    without any image file."""
+    try:
+        sharded = shards.is_shards(split)
+    except ValueError as e:  # tar shards beside class folders
+        raise UserError(str(e)) from None
+    if sharded:
+        return shard_class_names(split)
     classes = [p.name for p in _visible(split) if p.is_dir()]
     if len(classes) < 2:
         raise UserError(f"{split}: need at least 2 class folders, found {len(classes)}")

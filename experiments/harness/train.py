@@ -98,8 +98,11 @@ def channel_names(fmt: Any, count: int) -> list[str]:
 def train_split_stats(split: Path) -> dict[str, Any]:
     """Per-channel mean/std of the dequantised DCT coefficients of ``split`` (``jpegcoef stats``
     over the training images, as DCTNet normalises its inputs), as recorded in the results."""
-    from jpegcoef import stats  # noqa: PLC0415
+    from jpegcoef import shards, stats  # noqa: PLC0415
 
+    if shards.is_shards(split):
+        raise UsageError(f"--gate-stats train reads an ImageFolder split; {split} holds tar shards: "
+                         "pass --stats FILE ('jpegcoef stats' over the images) instead")
     st = stats.compute(stats.list_jpegs(split), on_error="skip", progress=False)
     return {"source": "train split (jpegcoef.stats.compute)", "images": st["images"],
             "mean": st["mean"], "std": st["std"]}

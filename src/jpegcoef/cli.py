@@ -60,14 +60,15 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from .prepare import SettingsChanged, prepare
     try:
         r = prepare(args.src, args.dst, short_side=args.short_side, quality=args.quality,
-                    workers=args.workers, overwrite=args.overwrite,
+                    workers=args.workers, overwrite=args.overwrite, shards=args.shards,
                     progress=console.progress_enabled(False if args.no_progress else None))
     except SettingsChanged as e:
         raise UserError(str(e)) from None
-    except ValueError as e:  # empty source, DST inside SRC
+    except ValueError as e:  # empty source, DST inside SRC, shards of another plan
         raise UserError(str(e)) from None
+    where = f" in {r['shards']} shards" if "shards" in r else ""
     print(f"{PROG} prepare: {r['images']} images: {r['done']} written, {r['existing']} kept "
-          f"(already made with these settings), {len(r['failed'])} failed -> {args.dst} "
+          f"(already made with these settings), {len(r['failed'])} failed -> {args.dst}{where} "
           f"(settings in {r['record']})")
     if r["failed"]:
         console.print_warning(f"{PROG} prepare", console.skipped_summary(r["failed"], r["images"], 5)
@@ -174,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     s.add_argument("--overwrite", "--force", action="store_true",
                    help="re-encode every file, also when DST was prepared with other settings")
+    s.add_argument("--shards", type=_positive, default=None, metavar="N",
+                   help="write each split as N WebDataset-style tar shards (DST/<split>/<split>-000000.tar ...)")
     s.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none anyway when stderr is not a terminal)")
     s.set_defaults(func=_cmd_prepare)

@@ -1,5 +1,7 @@
-"""Folders of JPEG files as datasets: the ImageFolder scan and :class:`JpegFolder`, which turns one
-file into the host-side arrays of a sample (``(host_dict or None, label, meta)``)."""
+"""Folders of JPEG files (or tar shards) as datasets: the ImageFolder scan and
+:class:`JpegFolder`, which turns one file into the host-side arrays of a sample
+(``(host_dict or None, label, meta)``). Tar shards (:mod:`jpegcoef.shards`) are read by offset:
+their samples are named ``"<shard>:<member>"`` wherever a file would be named by its path."""
 from __future__ import annotations
 
 import os
@@ -8,11 +10,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from .formats import RGB, Format, get as get_format
-from . import pipelines
+from . import pipelines, shards
 from .ring import collate
 from .stats import JPEG_SUFFIXES
 
@@ -134,6 +137,38 @@ def _scan(root_or_files: Any, classes: Optional[Sequence[str]] = None,
     return paths, labels, []
 
 
+def _relabel(index: shards.ShardIndex, classes: Sequence[str], where: Any) -> tuple[Any, list[str]]:
+    """The shards' labels mapped by name onto ``classes`` (as :func:`_image_folder` does for
+    folders): a shard class not in ``classes`` is an error naming it, a class of ``classes``
+    the shards lack a warning. Shards without a class list keep their labels."""
+    own, classes = list(index.classes), list(classes)
+    if not own or own == classes:
+        if len(index.labels) and int(index.labels.max()) >= len(classes):
+            raise ValueError(f"{where}: shard label {int(index.labels.max())} with {len(classes)} classes given "
+                             f"and no {shards.CLASSES_FILE} to map the labels by name")
+        return index.labels, classes
+    extra = [c for c in own if c not in classes]
+    if extra:
+        raise ValueError(f"{where}: shard class(es) not among the {len(classes)} classes given (the training "
+                         f"split's): {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}")
+    missing = [c for c in classes if c not in own]
+    if missing:
+        warnings.warn(f"{where}: the shards have no class for {len(missing)} of the {len(classes)} classes: "
+                      f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", stacklevel=3)
+    lut = np.array([-1] + [classes.index(c) for c in own], np.int64)
+    return lut[index.labels + 1], classes
+
+
+def _shard_samples(root: Any, classes: Optional[Sequence[str]],
+                   on_error: str) -> tuple[shards.ShardIndex, Any, list[str]]:
+    """``(index, labels, classes)`` of tar shards (labels relabelled onto ``classes``)."""
+    index = shards.ShardIndex(root, on_error)
+    if classes is None:
+        return index, index.labels, list(index.classes)
+    labels, classes = _relabel(index, classes, root)
+    return index, labels, classes
+
+
 # ------------------------------------------------------------------------------------------------
 # Dataset
 # ------------------------------------------------------------------------------------------------
@@ -142,7 +177,9 @@ class JpegFolder(Dataset):
 
     Args:
         root: a directory (ImageFolder layout, or flat), a list file, or a list of paths /
-            ``(path, label)`` pairs. Unlabelled files get label -1.
+            ``(path, label)`` pairs; or WebDataset-style tar shards: a brace pattern
+            (``train-{000000..000099}.tar``), a glob, a ``.tar`` file, a directory of ``*.tar``
+            or a list of shard paths (:mod:`jpegcoef.shards`). Unlabelled files get label -1.
         format: a :class:`Format` or a name for :func:`jpegcoef.formats.get`.
         train: random crop + flip (True) or centre crop (False).
         crop: output size in pixels (a multiple of 16 for DCT formats).
@@ -154,7 +191,8 @@ class JpegFolder(Dataset):
         jitter: ColorJitter strengths ``(brightness, contrast, saturation, hue)`` (``'rrc'``).
         classes: the class list (e.g. ``train_dataset.classes``) for an ImageFolder root, as
             torchvision's: labels index it; a folder not in it is an error, a class without a
-            folder a warning. Default: the root's sorted class folders. Hidden entries (names
+            folder a warning (shard labels are mapped onto it by the shards' class names).
+            Default: the root's sorted class folders. Hidden entries (names
             starting with '.') are ignored; non-JPEG images are decoded by the ``rgb`` format and
             refused by the DCT formats (convert them with ``jpegcoef prepare``).
         **format_options: passed to :func:`jpegcoef.formats.get` when ``format`` is a name.
@@ -175,13 +213,19 @@ class JpegFolder(Dataset):
             raise ValueError(f"crop must be a positive int, got {crop!r}")
         self.pipeline = pipelines.make(self.format, crop, train, augment, reencode_quality=reencode_quality,
                                        jitter=jitter)
-        self.paths, self.labels, self.classes = _scan(root, classes, pixels=isinstance(self.format, RGB))
-        if not self.paths:
-            raise ValueError(f"no JPEG files found in {root!r}")
+        self.shards: Optional[shards.ShardIndex] = None
+        if shards.is_shards(root):  # sample names, labels, classes from the shards' index
+            self.shards, self.labels, self.classes = _shard_samples(root, classes, on_error)
+            self.paths = self.shards
+        else:
+            self.paths, self.labels, self.classes = _scan(root, classes, pixels=isinstance(self.format, RGB))
+        if not len(self.paths):
+            what = "files found in" if self.shards is None else "samples in the shards"
+            raise ValueError(f"no JPEG {what} {root!r}")
         self.root = root
         self.train, self.crop, self.on_error = train, crop, on_error
         self.augment = self.pipeline.name
-        self.skipped: dict[str, str] = {}
+        self.skipped: dict[str, str] = dict(self.shards.skipped) if self.shards is not None else {}
         self.file_kinds: dict[str, str] = {}
         self.warned: dict[str, int] = {}
 
@@ -212,10 +256,11 @@ class JpegFolder(Dataset):
 
     def load(self, index: int, seed: Optional[int] = None) -> tuple:
         """``(host_dict or None, label, meta)`` for one file; ``seed`` drives the augmentation."""
-        path, label = self.paths[index], self.labels[index]
+        path, label = self.paths[index], int(self.labels[index])
         meta: dict = {"path": path, "kind": None, "error": None, "warnings": 0}
         try:
-            host = self.pipeline.host(path, seed, meta)
+            source = path if self.shards is None else self.shards.read(index)
+            host = self.pipeline.host(source, seed, meta)
         except Exception as e:  # noqa: BLE001 - bad files are reported by name
             if self.on_error == "raise":
                 raise SampleError(path, e) from e

@@ -13,13 +13,15 @@
 * :class:`Reencode` (``augment="rgb-reencode"``, Gueguen et al.'s way): pixels, RRC, re-encode.
 * :class:`Pixels` (the ``rgb`` format): Pillow decode, RRC + flip or resize + centre crop.
 
-Each has ``host(path, seed, meta) -> dict of arrays``, ``device(batch) -> model input`` and
+Each has ``host(source, seed, meta) -> dict of arrays`` (``source``: a file path or the
+file's bytes, e.g. a tar shard's member), ``device(batch) -> model input`` and
 ``batch_bytes(batch_size)`` (the batch ring's slot size).
 """
 from __future__ import annotations
 
 import io
-from typing import Mapping, Optional, Sequence
+import os
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -28,13 +30,28 @@ from . import augment, ops, reader
 from .coefficients import Coefficients
 from .convert import sampling_kind, to_420
 from .formats import DCTFormat, Format, RGB
-from .header import file_frame
+from .header import file_frame, jpeg_frame
 from .pixels import load_rgb
 from .planning import MCU, _crops_first, _mcu_divides_16, box_direct, crop_plan, cut_box, dct_sample, mcu_shape
 
 __all__ = ["Pipeline", "BlockCrop", "ResizedCrop", "Reencode", "Pixels", "make", "AUGMENTS"]
 
 AUGMENTS = ("rrc", "crop", "rgb-reencode")
+
+
+#: A sample's JPEG: a path, or its bytes (what :meth:`jpegcoef.shards.ShardIndex.read` gives).
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
+_BYTES = (bytes, bytearray, memoryview)
+
+
+def _frame(source: Source) -> Optional[tuple]:
+    """The frame header of a file path or of bytes (:func:`jpeg_frame`)."""
+    return jpeg_frame(source) if isinstance(source, _BYTES) else file_frame(source)
+
+
+def _pillow(source: Source) -> Any:
+    """What ``PIL.Image.open`` takes for a path or bytes."""
+    return io.BytesIO(source) if isinstance(source, _BYTES) else source
 
 
 def _rng(seed: Optional[int], train: bool) -> Optional[np.random.Generator]:
@@ -49,7 +66,7 @@ class Pipeline:
     def __init__(self, format: Format, crop: int, train: bool) -> None:
         self.format, self.crop, self.train = format, crop, train
 
-    def host(self, path: str, seed: Optional[int], meta: dict) -> dict:  # pragma: no cover
+    def host(self, source: Source, seed: Optional[int], meta: dict) -> dict:  # pragma: no cover
         raise NotImplementedError
 
     def device(self, batch: Mapping[str, torch.Tensor]):
@@ -64,20 +81,20 @@ class Pixels(Pipeline):
 
     name = "rrc"
 
-    def host(self, path: str, seed: Optional[int], meta: dict) -> dict:
-        img = load_rgb(path, self.crop, self.train, _rng(seed, self.train))
+    def host(self, source: Source, seed: Optional[int], meta: dict) -> dict:
+        img = load_rgb(_pillow(source), self.crop, self.train, _rng(seed, self.train))
         meta["kind"] = "rgb-pixels"
         return self.format.host(np.asarray(img))
 
 
-def _read_whole(path: str, meta: dict) -> Coefficients:
+def _read_whole(source: Source, meta: dict) -> Coefficients:
     """The whole file, brought to 4:2:0 when its MCU does not divide the 16-pixel grid or it
     needs re-encoding (CMYK/YCCK)."""
-    c = reader.read(path)
+    c = reader.read(source)
     meta["warnings"] = len(c.warnings)
     meta["kind"] = kind = sampling_kind(c)
     if kind != "420" and (kind in ("cmyk", "ycck") or not _mcu_divides_16(c)):
-        c, _ = to_420(c, src=path)
+        c, _ = to_420(c, src=source)
     return c
 
 
@@ -91,8 +108,8 @@ class Reencode(Pipeline):
         super().__init__(format, crop, train)
         self.quality = quality
 
-    def host(self, path: str, seed: Optional[int], meta: dict) -> dict:
-        img = load_rgb(path, self.crop, self.train, _rng(seed, self.train))
+    def host(self, source: Source, seed: Optional[int], meta: dict) -> dict:
+        img = load_rgb(_pillow(source), self.crop, self.train, _rng(seed, self.train))
         buf = io.BytesIO()
         img.save(buf, format="JPEG", quality=self.quality, subsampling=2)
         meta["kind"] = "reencoded"
@@ -106,27 +123,27 @@ class BlockCrop(Pipeline):
 
     name = "crop"
 
-    def host(self, path: str, seed: Optional[int], meta: dict) -> dict:
+    def host(self, source: Source, seed: Optional[int], meta: dict) -> dict:
         rng = _rng(seed, self.train)
-        frame = file_frame(path)
+        frame = _frame(source)
         if frame is not None:
             height, width, sampling = frame
             plan = crop_plan(height, width, self.crop, self.train, rng)
             bottom = (plan[0] + plan[2]) * MCU
             cut = bottom < height and _crops_first(sampling)
-            c = reader.read(path, max_height=bottom if cut else None)
+            c = reader.read(source, max_height=bottom if cut else None)
             if c.width == width and c.height == (bottom if cut else height):
                 meta["warnings"] = len(c.warnings)
                 meta["kind"] = kind = sampling_kind(c)
                 if kind != "420" and (kind in ("cmyk", "ycck") or not _mcu_divides_16(c)):
                     if cut:  # not expected (_crops_first): the conversion needs the whole file
-                        c = reader.read(path)
+                        c = reader.read(source)
                         meta["warnings"] = len(c.warnings)
-                    c, _ = to_420(c, src=path)
+                    c, _ = to_420(c, src=source)
                     kind = "420"
                 return dct_sample(c, self.format, self.crop, self.train, rng, plan, kind)
             rng = _rng(seed, self.train)  # the header and libjpeg disagree: start again
-        c = _read_whole(path, meta)
+        c = _read_whole(source, meta)
         return dct_sample(c, self.format, self.crop, self.train, rng)
 
 
@@ -160,39 +177,39 @@ class ResizedCrop(Pipeline):
         """Pixels beyond the box the filter reads (eval: resize then crop reads past the box)."""
         return 0.0 if self.train else 2.0 * max(1.0, box[2] / self.crop, box[3] / self.crop) + 1.0
 
-    def host(self, path: str, seed: Optional[int], meta: dict) -> dict:
+    def host(self, source: Source, seed: Optional[int], meta: dict) -> dict:
         rng = _rng(seed, self.train)
-        frame = file_frame(path)
+        frame = _frame(source)
         c = None
         if frame is not None:
-            box, c = self._read_box(path, frame, rng, meta)
+            box, c = self._read_box(source, frame, rng, meta)
         if c is None:  # no usable header, or it disagrees with libjpeg: the whole file decides
             rng = _rng(seed, self.train)
-            c = _read_whole(path, meta)
+            c = _read_whole(source, meta)
             box = self._box(c.height, c.width, rng)
             if not box_direct(c):
-                c = to_420(c, src=path)[0]
+                c = to_420(c, src=source)[0]
         out = cut_box(c, box, self._margin(box))
         out["flip"] = np.array(bool(self.train and rng.random() < 0.5))
         if self.train and self.jitter:
             out["jitter"] = np.array(ops.draw_jitter(rng, self.jitter), np.float32)
         return out
 
-    def _read_box(self, path: str, frame: tuple, rng, meta: dict) -> tuple:
+    def _read_box(self, source: Source, frame: tuple, rng, meta: dict) -> tuple:
         """Draw the box from the frame header's size, then read only the rows above its bottom
         (plus the filter's margin); ``(box, None)`` when libjpeg reads another size."""
         height, width, sampling = frame
         box = self._box(height, width, rng)
         bottom = int(np.ceil(box[0] + box[2] + self._margin(box)))
         cut = bottom < height and _crops_first(sampling)
-        c = reader.read(path, max_height=bottom if cut else None)
+        c = reader.read(source, max_height=bottom if cut else None)
         if c.width != width or c.height != (min(height, -(-bottom // mcu_shape(c)[0]) * mcu_shape(c)[0])
                                             if cut else height):
             return box, None
         meta["warnings"] = len(c.warnings)
         meta["kind"] = sampling_kind(c)
         if not box_direct(c):  # RGB colour space, CMYK, YCCK, exotic samplings: whole file to 4:2:0
-            c = to_420(reader.read(path) if cut else c, src=path)[0]
+            c = to_420(reader.read(source) if cut else c, src=source)[0]
         return box, c
 
     def device(self, batch: Mapping[str, torch.Tensor]):
