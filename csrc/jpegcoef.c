@@ -258,6 +258,8 @@ typedef struct jc_barray {
 typedef struct {
   size_t start, end;
   uint64_t band;             /* scans: zig-zag coefficients Ss..Se as bits */
+  uint64_t beyond;           /* progressive AC first scans: zig-zag Se+1..63, where damaged run
+                              * lengths can put values (libjpeg does not check them) */
   unsigned comps;            /* scans: component indices as bits */
   int scan, keep;
 } jc_segment;
@@ -303,6 +305,7 @@ struct jc_decoder {
   jc_src src;
   int scans_total, scans_kept;
   uint64_t decoded[JC_MAX_COMPONENTS];   /* natural-order coefficients the kept scans carry */
+  unsigned stray;                        /* components a kept scan may have written outside them */
 };
 
 static jvirt_barray_ptr jc_request_barray(j_common_ptr cinfo, int pool_id, boolean pre_zero,
@@ -970,6 +973,8 @@ static int jc_walk_sos(const unsigned char *p, size_t seglen, const int *ids, in
   if (ss > se || se >= DCTSIZE2)
     return 0;
   g->band = (se == DCTSIZE2 - 1 ? ~(uint64_t)0 : ((uint64_t)1 << (se + 1)) - 1) & ~(((uint64_t)1 << ss) - 1);
+  if (ss > 0 && !(p[5 + 2 * ns] >> 4) && se < DCTSIZE2 - 1)
+    g->beyond = ~(((uint64_t)1 << (se + 1)) - 1);
   g->scan = 1;
   return 1;
 }
@@ -1064,13 +1069,21 @@ static int jc_keep_scans(jc_decoder *d, const uint64_t *bands, int nc)
     }
   }
   for (ci = 0; ci < JC_MAX_COMPONENTS; ci++)
-    d->decoded[ci] = 0;
-  for (i = 0; i < d->nsegs; i++)
+    d->decoded[ci] = need[ci] = 0;
+  d->stray = 0;
+  for (i = 0; i < d->nsegs; i++)                         /* need: now what is decoded */
     for (ci = 0; ci < nc; ci++)
       if (d->segs[i].keep && (d->segs[i].comps >> ci & 1))
-        for (k = 0; k < DCTSIZE2; k++)
-          if (d->segs[i].band >> k & 1)
-            d->decoded[ci] |= (uint64_t)1 << jc_zigzag[k];
+        need[ci] |= d->segs[i].band;
+  for (i = 0; i < d->nsegs; i++)
+    for (ci = 0; ci < nc; ci++)
+      if (d->segs[i].keep && (d->segs[i].comps >> ci & 1) && (d->segs[i].beyond & ~need[ci]))
+        d->stray |= 1u << ci;
+  for (ci = 0; ci < nc; ci++) {
+    for (k = 0; k < DCTSIZE2; k++)
+      if (need[ci] >> k & 1)
+        d->decoded[ci] |= (uint64_t)1 << jc_zigzag[k];
+  }
   return kept;
 }
 
@@ -1339,8 +1352,8 @@ static void jc_mask_bands(jc_decoder *d, jc_info *info)
     uint64_t keep = d->decoded[ci];
     size_t n = (size_t)info->comp[ci].Hb * info->comp[ci].Wb, b;
     int16_t *p = d->out + info->comp[ci].offset, m[DCTSIZE2];
-    if (keep == ~(uint64_t)0)
-      continue;
+    if (keep == ~(uint64_t)0 || !(d->stray >> ci & 1))
+      continue;                       /* (no AC scan kept whose band ends below a gap) */
     if (d->flags & JC_CHANNELS) {
       for (k = 0; k < DCTSIZE2; k++)
         if (!(keep >> k & 1))
