@@ -121,3 +121,25 @@ def test_export_refuses_an_unknown_kind(tmp_path):
         inference.export(_untrained("gueguen", "late_concat_rfa_thinner"), tmp_path / "m", kind="tflite")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         inference.load_exported(tmp_path / "none.pt2")
+
+
+def test_cli_export_kind(tmp_path, capsys):
+    """``jpegcoef export --kind torchscript`` on a checkpoint (fresh weights, the record
+    experiments/run.py writes): the file gives the eager model's logits; an unknown kind is a
+    usage error (status 2)."""
+    from jpegcoef.cli import main
+
+    clf = _untrained("gueguen", "late_concat_rfa_thinner")
+    ckpt = tmp_path / "model.pt"
+    torch.save({"model": clf.model.state_dict(), "inference": clf.record}, ckpt)
+    assert main(["export", "--kind", "torchscript", str(ckpt), str(tmp_path / "m.pt")]) == 0
+    assert "TorchScript" in capsys.readouterr().out
+    module, meta = inference.load_exported(tmp_path / "m.pt")
+    assert meta["export_kind"] == "torchscript"
+    batch = _random_batch(clf, 3)
+    with torch.no_grad():
+        got = module(*[batch[k] for k in inference.input_names(clf.format)])
+        want = inference.load(ckpt).forward_host(batch, augment="crop")
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5 * max(1.0, float(want.abs().max())))
+    assert main(["export", "--kind", "tflite", str(ckpt), str(tmp_path / "m.x")]) == 2
+    assert "--kind" in capsys.readouterr().err
