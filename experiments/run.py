@@ -146,7 +146,7 @@ def train_all(args, names: list[str]) -> int:
 
 def _main(argv: list[str] | None) -> int:
     parser = config.build_parser()
-    args = parser.parse_args(argv)
+    args = config.resolve_eval_only(parser.parse_args(argv), parser)
     if args.summarize:
         return summarize(args)
     from jpegcoef import models  # noqa: PLC0415  (after sys.path set-up)

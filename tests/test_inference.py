@@ -60,3 +60,86 @@ def test_a_foreign_checkpoint_is_refused(tmp_path):
         inference.load(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         inference.load(tmp_path / "none.pt")
+
+
+def _untrained(fmt_name: str, model: str) -> inference.Classifier:
+    from jpegcoef import models
+
+    net = models.create(model, num_classes=3).eval()
+    rec = inference.model_record(model=model, model_options={}, classes=["a", "b", "c"],
+                                 input_format=fmt_name, format_options={}, stats=None, crop=32,
+                                 augment="crop" if fmt_name != "rgb" else None)
+    return inference.Classifier(net, formats.get(fmt_name), ["a", "b", "c"], 32, rec)
+
+
+def _random_batch(clf: inference.Classifier, n: int = 5) -> dict:
+    """Host tensors of the exported programs' shapes and dtypes (crop pipeline), random values."""
+    g = torch.Generator().manual_seed(0)
+    out = {}
+    for k, v in inference._zeros(clf).items():
+        shape = (n, *v.shape[1:])
+        if k == "q":
+            out[k] = torch.randint(1, 40, shape, generator=g).to(torch.uint16)
+        elif v.dtype == torch.uint8:
+            out[k] = torch.randint(0, 256, shape, generator=g).to(torch.uint8)
+        else:
+            out[k] = torch.randint(-60, 60, shape, generator=g).to(torch.int16)
+    return out
+
+
+def _onnx_ready() -> bool:
+    import importlib.util
+    return all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime"))
+
+
+@pytest.mark.parametrize("kind,suffix", [
+    ("export", ".pt2"), ("torchscript", ".pt"),
+    pytest.param("onnx", ".onnx", marks=pytest.mark.skipif(
+        not _onnx_ready(), reason="ONNX export/run needs onnx, onnxscript and onnxruntime"))])
+def test_each_export_kind_gives_the_eager_models_outputs(tmp_path, kind, suffix):
+    """A fresh (untrained) gueguen model with its device step, exported with an example batch of
+    2, run at batch 5 on random coefficients and tables: the same logits as the eager model's.
+    Tolerance: torch.export/TorchScript run torch's own kernels (1e-5); ONNX Runtime's
+    convolutions sum in another order (1e-4 of the largest logit)."""
+    clf = _untrained("gueguen", "late_concat_rfa_thinner")
+    out = inference.export(clf, tmp_path / f"m{suffix}", kind=kind)
+    module, meta = inference.load_exported(out)
+    assert meta["classes"] == ["a", "b", "c"] and meta["export_kind"] == kind
+    assert meta["inputs"]["q"]["dtype"] == ("int32" if kind == "onnx" else "uint16")
+    batch = _random_batch(clf)
+    args = [batch[k] for k in inference.input_names(clf.format)]
+    with torch.no_grad():
+        got, want = module(*args), clf.forward_host(batch, augment="crop")
+    assert got.shape == (5, 3)
+    scale = float(want.abs().max())
+    tol = 1e-4 * scale if kind == "onnx" else 1e-5 * max(1.0, scale)
+    torch.testing.assert_close(got, want, rtol=0, atol=tol)
+
+
+def test_export_refuses_an_unknown_kind(tmp_path):
+    with pytest.raises(ValueError, match="kind must be one of"):
+        inference.export(_untrained("gueguen", "late_concat_rfa_thinner"), tmp_path / "m", kind="tflite")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        inference.load_exported(tmp_path / "none.pt2")
+
+
+def test_cli_export_kind(tmp_path, capsys):
+    """``jpegcoef export --kind torchscript`` on a checkpoint (fresh weights, the record
+    experiments/run.py writes): the file gives the eager model's logits; an unknown kind is a
+    usage error (status 2)."""
+    from jpegcoef.cli import main
+
+    clf = _untrained("gueguen", "late_concat_rfa_thinner")
+    ckpt = tmp_path / "model.pt"
+    torch.save({"model": clf.model.state_dict(), "inference": clf.record}, ckpt)
+    assert main(["export", "--kind", "torchscript", str(ckpt), str(tmp_path / "m.pt")]) == 0
+    assert "TorchScript" in capsys.readouterr().out
+    module, meta = inference.load_exported(tmp_path / "m.pt")
+    assert meta["export_kind"] == "torchscript"
+    batch = _random_batch(clf, 3)
+    with torch.no_grad():
+        got = module(*[batch[k] for k in inference.input_names(clf.format)])
+        want = inference.load(ckpt).forward_host(batch, augment="crop")
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5 * max(1.0, float(want.abs().max())))
+    assert main(["export", "--kind", "tflite", str(ckpt), str(tmp_path / "m.x")]) == 2
+    assert "--kind" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import struct
 import warnings
 
 import numpy as np
+from PIL import Image
 import pytest
 
 import jpegcoef
@@ -358,9 +359,43 @@ def test_to_rgb_odd_layouts(name):
     np.testing.assert_array_equal(c.to_rgb(), jpegcoef.decode_rgb(DATA / name))
 
 
-def test_to_rgb_refuses_cmyk():
-    with pytest.raises(ValueError, match="cmyk|ycck"):
-        jpegcoef.read(DATA / "pillow-pil_sample_cmyk.jpg").to_rgb()
+def _adobe_file(path, subsampling: int, transform: int):
+    """A 4-component JPEG written by Pillow (Adobe APP14, transform 0: inverted CMYK); with
+    ``transform=2`` that byte is patched so libjpeg (and Pillow) decode the planes as YCCK."""
+    rng = np.random.default_rng(subsampling)
+    yy, xx = np.mgrid[0:37, 0:53]
+    px = np.stack([xx * 4, yy * 6, (xx + yy) * 3, 255 - xx * 2], -1) + rng.integers(0, 40, (37, 53, 4))
+    Image.fromarray(np.clip(px, 0, 255).astype(np.uint8), "CMYK").save(path, quality=90, subsampling=subsampling)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"Adobe")              # APP14 (FF EE, length): "Adobe", version, flags0, flags1
+    assert data[at - 4:at - 2] == b"\xff\xee" and data[at + 11] == 0   # (2 bytes each), transform
+    data[at + 11] = transform
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("source,colorspace", [("pillow-pil_sample_cmyk.jpg", "ycck"),
+                                               ((0, 0), "cmyk"), ((2, 0), "cmyk"),
+                                               ((0, 2), "ycck"), ((2, 2), "ycck")])
+def test_to_rgb_cmyk_and_ycck_as_pillow(tmp_path, source, colorspace):
+    """CMYK (Adobe inverted) and YCCK files, 4:4:4 and with the first plane 2x2, convert as
+    Pillow's ``convert("RGB")`` does. Tolerance: none (the same islow IDCT, fancy upsampling
+    and integer arithmetic), so the arrays must be equal."""
+    path = DATA / source if isinstance(source, str) else _adobe_file(tmp_path / "f.jpg", *source)
+    c = jpegcoef.read(path)
+    assert c.colorspace == colorspace and len(c.components) == 4
+    with Image.open(path) as im:
+        want = np.asarray(im.convert("RGB"))
+    got = c.to_rgb()
+    assert got.shape == want.shape and got.dtype == np.uint8
+    np.testing.assert_array_equal(got, want)
+    assert np.abs(c.to_rgb(idct="float").astype(int) - want).max() <= 4
+
+
+def test_to_rgb_cmyk_needs_four_components():
+    c = jpegcoef.read(DATA / "pillow-pil_sample_cmyk.jpg")
+    with pytest.raises(ValueError, match="needs 4 components"):
+        c.replace(components=c.components[:3]).to_rgb()
 
 
 # -- memory: result buffers are recycled only once no array uses them ------------------------------

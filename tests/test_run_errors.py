@@ -190,3 +190,13 @@ def test_summarize_keeps_committed_rows(tmp_path, capsys):
     assert run_py.main(["--summarize", "--results-dir", str(outside)]) == 0
     cap = capsys.readouterr()
     assert "| resnet50 | 12.3 |" in cap.out and cap.err == ""
+
+
+def test_eval_only_checkpoint_is_evaluate(capsys, tmp_path, tiny):
+    """timm's ``--eval-only --checkpoint PATH`` takes the --evaluate path; either half alone is a usage error."""
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    one_line(capsys, 1, ["--eval-only", "--checkpoint", str(tmp_path / "junk.pt"), "--data", str(tiny)],
+             "junk.pt: not a readable checkpoint")
+    one_line(capsys, 2, ["--eval-only", "--checkpoint", str(tmp_path / "m.pt")], "--evaluate needs --data")
+    one_line(capsys, 2, ["--eval-only", "--data", str(tiny)], "--eval-only and --checkpoint PATH go together")
+    one_line(capsys, 2, ["--checkpoint", str(tmp_path / "m.pt")], "--eval-only and --checkpoint PATH go together")

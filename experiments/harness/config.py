@@ -216,9 +216,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate a trained checkpoint (model.pt or last.pt) on --data's --split "
                         "and exit: top-1/top-5; classes are matched by name")
     v.add_argument("--split", default="val", help="with --evaluate: the folder under --data")
+    v.add_argument("--eval-only", action="store_true",
+                   help="with --checkpoint PATH: the same as --evaluate PATH (timm's spelling)")
+    v.add_argument("--checkpoint", metavar="PATH", help="with --eval-only: the checkpoint to evaluate")
     # Test hook: SIGKILL this process after N training steps (simulates a crash mid-epoch).
     o.add_argument("--debug-kill-after-steps", type=int, help=argparse.SUPPRESS)
     return p
+
+
+def resolve_eval_only(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """``--eval-only --checkpoint PATH`` is ``--evaluate PATH``; either half alone is a usage error."""
+    if args.eval_only != bool(args.checkpoint):
+        parser.error("--eval-only and --checkpoint PATH go together (the same as --evaluate PATH)")
+    if args.eval_only:
+        if args.evaluate and args.evaluate != args.checkpoint:
+            parser.error("--evaluate and --eval-only --checkpoint name different checkpoints")
+        args.evaluate = args.checkpoint
+    return args
 
 
 def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:

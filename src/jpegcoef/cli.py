@@ -115,12 +115,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     clf = _load_classifier(args.checkpoint, "cpu")
     try:
-        path = inference.export(clf, args.output, example_files=args.example or None)
-    except ValueError as e:
+        path = inference.export(clf, args.output, example_files=args.example or None, kind=args.kind)
+    except (ValueError, ImportError) as e:
         raise UserError(str(e)) from None
     names = ", ".join(inference.input_names(clf.format))
-    print(f"{PROG} export: {args.checkpoint} -> {path} (torch.export; inputs {names}; load with "
-          f"jpegcoef.inference.load_exported)")
+    print(f"{PROG} export: {args.checkpoint} -> {path} ({inference.EXPORT_KINDS[args.kind][0]}; "
+          f"inputs {names}; load with jpegcoef.inference.load_exported)")
     return 0
 
 
@@ -194,11 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     s.set_defaults(func=_cmd_predict)
 
-    s = _add_parser(sub, "export", "write a trained checkpoint as a torch.export program (.pt2) "
-                                   "that takes the host tensors (int16 coefficients + uint16 tables, "
-                                   "or uint8 pixels) and returns logits")
+    s = _add_parser(sub, "export", "write a trained checkpoint as a torch.export program (.pt2), "
+                                   "TorchScript module or ONNX model that takes the host tensors "
+                                   "(int16 coefficients + uint16 tables, int32 in ONNX, or uint8 "
+                                   "pixels) and returns logits")
     s.add_argument("checkpoint")
-    s.add_argument("output", help="the .pt2 file to write")
+    s.add_argument("output", help="the file to write (.pt2 for export, .pt for torchscript, .onnx)")
+    s.add_argument("--kind", choices=("export", "torchscript", "onnx"), default="export",
+                   help="export: torch.export; torchscript: torch.jit.trace; onnx: needs the onnx "
+                        "and onnxscript packages (default: %(default)s)")
     s.add_argument("--example", nargs="+", metavar="FILE",
                    help="JPEG files for the example input (default: zeros of the crop's shape)")
     s.set_defaults(func=_cmd_export)

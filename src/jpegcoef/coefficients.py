@@ -230,12 +230,19 @@ class Coefficients:
         return _planes(self, idct, smoothing)
 
     def to_rgb(self, idct: str = "islow", smoothing: bool = True) -> np.ndarray:
-        """Decode to RGB: uint8 ``(height, width, 3)``, JFIF colour conversion in libjpeg's
-        fixed-point arithmetic after :meth:`to_ycbcr` (``idct``, ``smoothing`` as there); gray is
-        replicated to three channels.
+        """Decode to RGB: uint8 ``(height, width, 3)``, after :meth:`to_ycbcr` (``idct``,
+        ``smoothing`` as there), converted as libjpeg and Pillow do:
+
+        - YCbCr: JFIF colour conversion in libjpeg's fixed-point arithmetic; gray is replicated
+          to three channels; RGB files are returned as stored.
+        - CMYK: taken in Adobe's inverted polarity (what Photoshop and Pillow write, and what
+          Pillow assumes for every CMYK JPEG), ``R = C*K/255`` etc. in Pillow's integer
+          arithmetic (``Image.open(f).convert("RGB")``, bit for bit).
+        - YCCK: libjpeg's YCCK -> CMYK conversion (the first three planes YCC -> RGB, inverted;
+          K as stored), then as CMYK.
 
         Raises:
-            ValueError: for CMYK/YCCK files (libjpeg cannot convert them to RGB either).
+            ValueError: a CMYK/YCCK image without 4 components, or a bad ``idct``.
         """
         planes = _planes(self, idct, smoothing)
         if self.colorspace == "ycbcr":
@@ -244,7 +251,11 @@ class Coefficients:
             return np.repeat(planes, 3, axis=2)
         if self.colorspace == "rgb":
             return planes
-        raise ValueError(f"cannot convert {self.colorspace} to RGB")
+        if planes.shape[-1] != 4:
+            raise ValueError(f"a {self.colorspace} image needs 4 components, this one has {planes.shape[-1]}")
+        if self.colorspace == "ycck":
+            planes = np.concatenate([255 - _ycc_to_rgb(planes[..., :3]), planes[..., 3:]], axis=-1)
+        return _inverted_cmyk_to_rgb(planes)
 
     def replace(self, **changes) -> "Coefficients":
         """A copy with some fields changed (``dataclasses.replace``)."""
@@ -416,3 +427,13 @@ def _ycc_to_rgb(ycc: np.ndarray) -> np.ndarray:
     b = y + ((fix(1.77200) * cb + one_half) >> 16)
     return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
 
+
+
+def _inverted_cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
+    """Adobe (inverted) CMYK uint8 ``(..., 4)`` -> RGB as Pillow converts it: Pillow un-inverts
+    the stored values (its ``CMYK;I`` raw mode), then ``R = nk - C*nk/255`` with ``nk = 255 - K``
+    and its rounded division by 255 (``MULDIV255``), which is ``C' * K' / 255`` in stored values."""
+    stored = cmyk.astype(np.int32)
+    nk = stored[..., 3:]
+    t = (255 - stored[..., :3]) * nk + 128
+    return np.clip(nk - (((t >> 8) + t) >> 8), 0, 255).astype(np.uint8)

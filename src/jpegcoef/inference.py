@@ -18,12 +18,13 @@ explicitly. Files that are not JPEGs (PNG, WebP, ...) are re-encoded as JPEG in 
 own size for the DCT formats.
 
 :func:`export` writes the model together with its format's device step (dequantise,
-normalise, chroma alignment) as a ``torch.export`` program: the served model takes the host
+normalise, chroma alignment) as a ``torch.export`` program, a TorchScript module or an ONNX
+model (``kind=``; :func:`load_exported` loads any of them): the served model takes the host
 tensors (:meth:`Classifier.host_batch` with ``augment="crop"``: the centre crop's fixed-shape int16
 coefficients -- images prepared at short side crop/0.875 give the evaluation protocol's
 resize + centre crop -- and uint16 quantisation tables for
-the DCT formats, uint8 pixels for RGB) and returns logits; the metadata (class names, format,
-crop) travels in the file as ``extra_files["jpegcoef.json"]``.
+the DCT formats -- int32 in the ONNX model --, uint8 pixels for RGB) and returns logits; the
+metadata (class names, format, crop) travels in the file as ``jpegcoef.json``.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from typing import Any, Optional, Sequence, Union
 import torch
 from torch import nn
 
-__all__ = ["MODEL_FORMAT", "model_record", "Classifier", "load", "export", "load_exported",
-           "input_names"]
+__all__ = ["MODEL_FORMAT", "EXPORT_KINDS", "model_record", "Classifier", "load", "export",
+           "load_exported", "input_names"]
 
 MODEL_FORMAT = "jpegcoef-model/1"
 PathLike = Union[str, os.PathLike]
@@ -248,16 +249,17 @@ class _ServedRGB(nn.Module):
         return self.model(self.fmt.device({"rgb": rgb}))
 
 
-def export(clf: Classifier, path: PathLike, example_files: Optional[Sequence[PathLike]] = None) -> Path:
-    """Write ``clf`` as a ``torch.export`` program (``.pt2``) with a dynamic batch dimension.
+#: What :func:`export` can write: ``kind -> (description, usual file suffix)``.
+EXPORT_KINDS = {"export": ("torch.export program", ".pt2"),
+                "torchscript": ("TorchScript module (torch.jit.trace)", ".pt"),
+                "onnx": ("ONNX model (opset 18, dynamo exporter; q as int32)", ".onnx")}
 
-    The example input is a host batch of ``example_files`` or, without them, zero coefficients
-    of the crop's shape (the shapes are what matters). Models whose forward branches on the
-    data (``hilo``'s early exit) cannot be exported and raise ``ValueError``.
-    """
+
+def _served(clf: Classifier, example_files: Optional[Sequence[PathLike]]) -> tuple[nn.Module, tuple, dict]:
+    """``(served module on the CPU, example args, metadata)`` for :func:`export`."""
     if hasattr(clf.model, "set_step"):
         raise ValueError(f"{clf.record['model']}: its early exit depends on the data, which "
-                         f"torch.export cannot capture; serve it with jpegcoef.inference.load")
+                         f"an exported graph cannot capture; serve it with jpegcoef.inference.load")
     batch = clf.host_batch(example_files, augment="crop" if clf.augment else None)[0] if example_files \
         else _zeros(clf)
     if not batch:
@@ -269,19 +271,79 @@ def export(clf: Classifier, path: PathLike, example_files: Optional[Sequence[Pat
     served = (_ServedRGB if clf.format.kind == "rgb" else _ServedDCT)(clf.model.cpu(), clf.format).eval()
     with torch.no_grad():
         served(*args)  # fills the format's constant cache with real tensors before tracing
-    dim = torch.export.Dim("batch", min=1, max=4096)
-    try:
-        program = torch.export.export(served, args, dynamic_shapes=tuple({0: dim} for _ in names))
-    except Exception as e:  # noqa: BLE001 - torch.export's own multi-page report, in one line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"torch.export could not capture {clf.record['model']}: {first}") from e
     meta = {**clf.record, "inputs": {k: {"dtype": str(batch[k].dtype).replace("torch.", ""),
                                          "shape": ["N", *batch[k].shape[1:]]} for k in names}}
+    return served, args, meta
+
+
+def export(clf: Classifier, path: PathLike, example_files: Optional[Sequence[PathLike]] = None,
+           kind: str = "export") -> Path:
+    """Write ``clf`` with its format's device step, taking host tensors, with a dynamic batch.
+
+    ``kind`` (:data:`EXPORT_KINDS`): ``"export"`` a ``torch.export`` program (``.pt2``),
+    ``"torchscript"`` a traced TorchScript module (``torch.jit.load``), ``"onnx"`` an ONNX model
+    (needs the ``onnx`` and ``onnxscript`` packages). ONNX Runtime has few kernels for uint16,
+    so the ONNX model's ``q`` is int32 (the same values); the others take uint16 ``q``. The
+    metadata (class names, format, crop, inputs) is ``extra_files["jpegcoef.json"]`` of the
+    ``.pt2``/TorchScript file and the ``jpegcoef.json`` metadata property of the ONNX model.
+
+    The example input is a host batch of ``example_files`` or, without them, zero coefficients
+    of the crop's shape (the shapes are what matters). Models whose forward branches on the
+    data (``hilo``'s early exit) cannot be exported and raise ``ValueError``.
+    """
+    if kind not in EXPORT_KINDS:
+        raise ValueError(f"kind must be one of {sorted(EXPORT_KINDS)}, not {kind!r}")
+    served, args, meta = _served(clf, example_files)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(program, str(path), extra_files={"jpegcoef.json": json.dumps(meta)})
-    clf.model.to(clf.device)
+    try:
+        {"export": _write_export, "torchscript": _write_torchscript, "onnx": _write_onnx}[kind](
+            served, args, {**meta, "export_kind": kind}, path)
+    except (ImportError, ValueError):
+        raise
+    except Exception as e:  # noqa: BLE001 - the exporters' own multi-page reports, in one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{EXPORT_KINDS[kind][0]} could not capture {clf.record['model']}: {first}") from e
+    finally:
+        clf.model.to(clf.device)
     return path
+
+
+def _dynamic(args: tuple) -> tuple:
+    dim = torch.export.Dim("batch", min=1, max=4096)
+    return tuple({0: dim} for _ in args)
+
+
+def _write_export(served: nn.Module, args: tuple, meta: dict, path: Path) -> None:
+    program = torch.export.export(served, args, dynamic_shapes=_dynamic(args))
+    torch.export.save(program, str(path), extra_files={"jpegcoef.json": json.dumps(meta)})
+
+
+def _write_torchscript(served: nn.Module, args: tuple, meta: dict, path: Path) -> None:
+    with torch.no_grad():
+        module = torch.jit.trace(served, args, check_trace=False)
+    torch.jit.save(module, str(path), _extra_files={"jpegcoef.json": json.dumps(meta)})
+
+
+def _write_onnx(served: nn.Module, args: tuple, meta: dict, path: Path) -> None:
+    try:
+        import onnx  # noqa: PLC0415
+        import onnxscript  # noqa: F401, PLC0415 - the dynamo exporter's dependency
+    except ImportError as e:
+        raise ImportError(f"ONNX export needs the onnx and onnxscript packages "
+                          f"(pip install onnx onnxscript): {e}") from None
+    names = ["rgb"] if len(args) == 1 else ["y", "cb", "cr", "q"]
+    if len(args) == 4:
+        args = (*args[:3], args[3].to(torch.int32))  # the device step casts q to float32 first
+        meta = {**meta, "inputs": {**meta["inputs"], "q": {**meta["inputs"]["q"], "dtype": "int32"}}}
+    with torch.no_grad():
+        program = torch.onnx.export(served, args, dynamo=True, input_names=names, output_names=["logits"],
+                                    dynamic_shapes=_dynamic(args), opset_version=18,
+                                    verbose=False)
+    model = program.model_proto
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "jpegcoef.json", json.dumps(meta)
+    onnx.save(model, str(path))
 
 
 def _zeros(clf: Classifier) -> dict[str, torch.Tensor]:
@@ -296,8 +358,44 @@ def _zeros(clf: Classifier) -> dict[str, torch.Tensor]:
             "q": torch.ones((1, 3, 64), dtype=torch.uint16)}
 
 
-def load_exported(path: PathLike) -> tuple[nn.Module, dict[str, Any]]:
-    """``(callable module, metadata)`` of a file written by :func:`export`."""
+def load_exported(path: PathLike, kind: Optional[str] = None) -> tuple[Any, dict[str, Any]]:
+    """``(callable, metadata)`` of a file written by :func:`export`; ``kind`` defaults to the
+    file's suffix (``.pt2``: export, ``.onnx``: ONNX, anything else TorchScript). An ONNX model
+    runs in ONNX Runtime (``pip install onnxruntime``) behind a callable taking torch tensors."""
+    path = Path(path)
+    kind = kind or {".pt2": "export", ".onnx": "onnx"}.get(path.suffix, "torchscript")
+    if kind not in EXPORT_KINDS:
+        raise ValueError(f"kind must be one of {sorted(EXPORT_KINDS)}, not {kind!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    if kind == "onnx":
+        runner = _OnnxRunner(path)
+        return runner, runner.meta
     extra = {"jpegcoef.json": ""}
-    program = torch.export.load(str(path), extra_files=extra)
-    return program.module(), json.loads(extra["jpegcoef.json"])
+    if kind == "export":
+        module = torch.export.load(str(path), extra_files=extra).module()
+    else:
+        module = torch.jit.load(str(path), _extra_files=extra)
+    if not extra["jpegcoef.json"]:
+        raise ValueError(f"{path}: not written by jpegcoef.inference.export (no jpegcoef.json)")
+    return module, json.loads(extra["jpegcoef.json"])
+
+
+class _OnnxRunner:
+    """An exported ONNX model in an ONNX Runtime session: torch tensors in, logits out."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            import onnxruntime  # noqa: PLC0415
+        except ImportError:
+            raise ImportError("running an ONNX model needs onnxruntime (pip install onnxruntime)") from None
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        props = self.session.get_modelmeta().custom_metadata_map
+        if "jpegcoef.json" not in props:
+            raise ValueError(f"{path}: not written by jpegcoef.inference.export (no jpegcoef.json)")
+        self.meta = json.loads(props["jpegcoef.json"])
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, *args: torch.Tensor) -> torch.Tensor:
+        feeds = {n: (a.to(torch.int32) if n == "q" else a).cpu().numpy() for n, a in zip(self.names, args)}
+        return torch.from_numpy(self.session.run(None, feeds)[0])
