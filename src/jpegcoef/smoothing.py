@@ -17,12 +17,10 @@ component of a progressive read).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .coefficients import Coefficients, Component, Progression
 
 __all__ = ["smoothed", "ZIGZAG_NATURAL"]
 
@@ -114,7 +112,7 @@ def _smooth_rows(out: np.ndarray, grid: np.ndarray, rows: slice, quant: np.ndarr
         block[:, :, 0] = _predict(q00 * np.einsum("ij,ijhw->hw", kernels[0], g), q00, None)
 
 
-def _smooth_component(comp: "Component", prog: "Progression", true_blocks: tuple, imcu_rows: int) -> np.ndarray:
+def _smooth_component(comp: Any, prog: Any, true_blocks: tuple, imcu_rows: int) -> np.ndarray:
     """The coefficients libjpeg runs its IDCT on for one component: (Hb, Wb, 8, 8) int16."""
     hb, wb = true_blocks
     coef = comp.coefficients
@@ -132,7 +130,7 @@ def _smooth_component(comp: "Component", prog: "Progression", true_blocks: tuple
     return out.reshape(coef.shape)
 
 
-def _applies(c: "Coefficients") -> bool:
+def _applies(c: Any) -> bool:
     """libjpeg's ``smoothing_ok``: a progressive file, every component with its state, non-zero
     quantisers for the ten coefficients, a DC at least partly known; and something to estimate."""
     if not c.progressive:
@@ -148,7 +146,7 @@ def _applies(c: "Coefficients") -> bool:
     return useful
 
 
-def smoothed(c: "Coefficients") -> Optional[list]:
+def smoothed(c: Any) -> Optional[list]:
     """Per component, the (Hb, Wb, 8, 8) int16 coefficients libjpeg-turbo's full decode runs its
     IDCT on, with its block smoothing applied; None when it would not smooth this image."""
     if not _applies(c):
