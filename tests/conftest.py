@@ -92,3 +92,15 @@ def djpeg(path: pathlib.Path, *args: str) -> np.ndarray:
     """djpeg's decode (PNM) of ``path``, parsed."""
     res = subprocess.run(["djpeg", "-pnm", *args, str(path)], check=True, capture_output=True)
     return read_pnm(res.stdout)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread (the model tests use it): with small tensors on a loaded 2-core
+    machine, two threads spin-wait (a 300-step toy training took 46 s instead of 1 s)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -8,14 +8,7 @@ from jpegcoef import models
 from jpegcoef.models.summary import count_macs, receptive_fields
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread in these tests: with small tensors on a loaded 2-core machine, two
-    threads spin-wait (a 300-step toy training took 46 s instead of 1 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # DESIGN.md: receptive field / stride in pixels after each stage (Y path, stride on the 1x1).

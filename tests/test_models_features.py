@@ -10,14 +10,7 @@ from jpegcoef import models
 from jpegcoef.models.features import FeatureNet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread in these tests: with small tensors on a loaded 2-core machine, two
-    threads spin-wait (a 300-step toy training took 46 s instead of 1 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 #: (channels, reduction in input pixels) of every stage feature, from the papers' tables:

@@ -17,14 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 from harness import variants  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread in these tests: with small tensors on a loaded 2-core machine, two
-    threads spin-wait (a 300-step toy training took 46 s instead of 1 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _params(m: torch.nn.Module) -> int:

@@ -10,14 +10,7 @@ from jpegcoef.models.mobilenet import SETTINGS, InvertedResidual
 from jpegcoef.models.summary import count_macs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread in these tests: with small tensors on a loaded 2-core machine, two
-    threads spin-wait (a 300-step toy training took 46 s instead of 1 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TORCHVISION_PARAMS = 3_504_872          # torchvision.models.mobilenet_v2(), 1000 classes
 STEM_PARAMS = 3 * 32 * 9 + 2 * 32       # its features[0]: conv 3->32 3x3 + BN

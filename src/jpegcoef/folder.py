@@ -61,6 +61,30 @@ def _images(folder: Path, pixels: bool) -> tuple[list[Path], list[Path]]:
     return usable, refused
 
 
+def _names(items: Sequence[str]) -> str:
+    return f"{', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
+
+
+def _check_classes(where: Any, found: Sequence[str], classes: Sequence[str], noun: str, lacking: str) -> None:
+    """A class found that ``classes`` lacks is an error naming it; a class of ``classes`` not
+    found is a warning (torchvision's ImageFolder semantics for a split)."""
+    extra = [c for c in found if c not in classes]
+    if extra:
+        raise ValueError(f"{where}: {noun} not among the {len(classes)} classes given (the training "
+                         f"split's): {_names(sorted(extra))}")
+    missing = [c for c in classes if c not in found]
+    if missing:
+        warnings.warn(f"{where}: {lacking} {len(missing)} of the {len(classes)} classes: {_names(missing)}",
+                      stacklevel=4)
+
+
+def _refuse_non_jpeg(root: Path, refused: Sequence[Path]) -> None:
+    """The DCT formats' answer to non-JPEG images (PNG, WebP...): convert them first."""
+    if refused:
+        raise ValueError(f"{root}: {len(refused)} non-JPEG image(s) (first: {refused[0]}): the DCT formats read "
+                         f"JPEG files; convert the folder with `jpegcoef prepare SRC DST`")
+
+
 def _list_file(root: Path) -> tuple[list[str], list[int], list[str]]:
     """A text list: ``path [label]`` per line, paths relative to the list file."""
     paths, labels = [], []
@@ -85,14 +109,7 @@ def _image_folder(root: Path, classes: Optional[Sequence[str]], pixels: bool) ->
     if classes is None:
         classes = found
     classes = list(classes)
-    extra = sorted(set(found) - set(classes))
-    if extra:
-        raise ValueError(f"{root}: class folder(s) not among the {len(classes)} classes given (the training "
-                         f"split's): {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}")
-    missing = [c for c in classes if c not in found]
-    if missing:
-        warnings.warn(f"{root}: no folder for {len(missing)} of the {len(classes)} classes: "
-                      f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", stacklevel=3)
+    _check_classes(root, found, classes, "class folder(s)", "no folder for")
     paths, labels, refused = [], [], []
     for i, name in enumerate(classes):
         if name not in found:
@@ -101,9 +118,7 @@ def _image_folder(root: Path, classes: Optional[Sequence[str]], pixels: bool) ->
         paths += [str(p) for p in usable]
         labels += [i] * len(usable)
         refused += bad
-    if refused:
-        raise ValueError(f"{root}: {len(refused)} non-JPEG image(s) (first: {refused[0]}): the DCT formats read "
-                         f"JPEG files; convert the folder with `jpegcoef prepare SRC DST`")
+    _refuse_non_jpeg(root, refused)
     return paths, labels, classes
 
 
@@ -122,9 +137,7 @@ def _scan(root_or_files: Any, classes: Optional[Sequence[str]] = None,
         if classes is not None or any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()):
             return _image_folder(root, classes, pixels)
         usable, refused = _images(root, pixels)
-        if refused:
-            raise ValueError(f"{root}: {len(refused)} non-JPEG image(s) (first: {refused[0]}): the DCT formats "
-                             f"read JPEG files; convert the folder with `jpegcoef prepare SRC DST`")
+        _refuse_non_jpeg(root, refused)
         return [str(p) for p in usable], [-1] * len(usable), []
     paths, labels = [], []
     for item in root_or_files:
@@ -147,14 +160,7 @@ def _relabel(index: shards.ShardIndex, classes: Sequence[str], where: Any) -> tu
             raise ValueError(f"{where}: shard label {int(index.labels.max())} with {len(classes)} classes given "
                              f"and no {shards.CLASSES_FILE} to map the labels by name")
         return index.labels, classes
-    extra = [c for c in own if c not in classes]
-    if extra:
-        raise ValueError(f"{where}: shard class(es) not among the {len(classes)} classes given (the training "
-                         f"split's): {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}")
-    missing = [c for c in classes if c not in own]
-    if missing:
-        warnings.warn(f"{where}: the shards have no class for {len(missing)} of the {len(classes)} classes: "
-                      f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", stacklevel=3)
+    _check_classes(where, own, classes, "shard class(es)", "the shards have no class for")
     lut = np.array([-1] + [classes.index(c) for c in own], np.int64)
     return lut[index.labels + 1], classes
 

@@ -49,6 +49,7 @@ class ResizedCrop:
 
     def __call__(self, batch: Mapping[str, torch.Tensor]) -> Planes:
         shapes = {k: batch[k + "_shape"].cpu() for k in ("y", "cb", "cr")}
+        offsets = {k: torch.cumsum(v.prod(1), 0) - v.prod(1) for k, v in shapes.items()}  # packed starts
         n = shapes["y"].shape[0]
         dev = batch["y"].device
         out = [torch.empty((n, 64, self.size // f, self.size // f), dtype=torch.float32, device=dev)
@@ -57,16 +58,14 @@ class ResizedCrop:
         groups = -(-n // self.group)
         for idx in torch.tensor_split(order, groups):
             for comp, (k, o) in enumerate(zip(("y", "cb", "cr"), out)):
-                o[idx.to(dev)] = self._resize(batch, shapes[k], idx, k, comp)
+                o[idx.to(dev)] = self._resize(batch, shapes[k], offsets[k], idx, k, comp)
         return Planes(*out)
 
-    def _resize(self, batch: Mapping[str, torch.Tensor], shapes: torch.Tensor, idx: torch.Tensor,
-                key: str, comp: int) -> torch.Tensor:
+    def _resize(self, batch: Mapping[str, torch.Tensor], shapes: torch.Tensor, offsets: torch.Tensor,
+                idx: torch.Tensor, key: str, comp: int) -> torch.Tensor:
         """One component of one group: unpack, dequantise, resize."""
         flat = batch[key]
         dev = flat.device
-        sizes = shapes.prod(1)
-        offsets = torch.cumsum(sizes, 0) - sizes
         hm, wm = int(shapes[idx, 0].max()), int(shapes[idx, 1].max())
         blocks = torch.zeros((len(idx), hm, wm, 64), dtype=torch.int16, device=dev)
         for j, i in enumerate(idx.tolist()):
