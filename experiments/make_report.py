@@ -122,6 +122,26 @@ is meaningful to compare.
 | high/low split (seeds/004) | 83.22 (mini-ImageNet) | vs 83.59 DCT-24 ResNet-50 at layer2 stride 2 (`dctnet24_s2`: 23.7M params, 3.93 GFLOPs); 11.88M params, 1.31 GFLOPs avg, 68% early exit |
 | ResNet-50 anti-aliased (Zhang) | 77.41 / - | adobe/antialiased-cnns README (baseline 76.16); consistency 91.32 vs 89.20; blur after the 3x3, filter size 4; counted here: 5.14 GMACs at 224 px |"""
 
+PROTOCOLS_MD = """\
+## The papers' protocols
+
+The data protocols the published numbers above were measured under, as `run.py --protocol NAME`
+resolves them (read from `experiments/harness/protocols.py`, not copied here). The committed runs
+of this report use the synthetic profile (crop 64, `--augment rrc`), i.e. each protocol scaled
+by `--crop`; shift consistency shifts RGB and DCT inputs alike by random multiples of 16 px."""
+
+PROTOCOLS = """\
+from harness import protocols
+rows = []
+for p in protocols.PROTOCOLS.values():
+    r = p.resolved()
+    opts = "; ".join(f"{m}: {o}" for m, o in p.variant_defaults.items()) or "-"
+    rows.append([p.name, p.paper, f"{p.augment} {r['crop']}", f"resize {r['eval_resize']}, centre {r['crop']}",
+                 p.chroma, p.stats, ", ".join(p.baseline), opts,
+                 p.hilo_threshold if p.hilo_threshold is not None else "-"])
+display(Markdown(md_table(["protocol", "paper", "train", "evaluate", "chroma", "statistics",
+                           "baseline", "model options", "threshold"], rows)))"""
+
 PUBLISHED = """\
 PUBLISHED = {  # variant -> (top-1 %, top-5 % or None, source)
     "resnet50": (75.78, 92.65, "ImageNet"),
@@ -412,6 +432,7 @@ def build() -> nbformat.NotebookNode:
         new_markdown_cell(INTRO), new_code_cell(SETUP),
         new_markdown_cell(TABLES_MD), new_code_cell(TABLES),
         new_markdown_cell(PUBLISHED_MD), new_code_cell(PUBLISHED),
+        new_markdown_cell(PROTOCOLS_MD), new_code_cell(PROTOCOLS),
         new_markdown_cell(SPEED_MD), new_code_cell(SPEED),
         new_markdown_cell(GATE_MD), new_code_cell(GATE),
         new_markdown_cell(HILO_MD), new_code_cell(HILO),

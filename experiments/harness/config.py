@@ -57,6 +57,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+from .protocols import PROTOCOLS  # noqa: E402  (the papers' data protocols)
+
 PROG = "run.py"
 
 
@@ -140,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("schedule")
     s.add_argument("--profile", choices=sorted(PROFILES),
                    help="default schedule (default: synthetic without --data, else imagenet)")
+    s.add_argument("--protocol", choices=sorted(PROTOCOLS),
+                   help="a paper's data protocol (experiments/harness/protocols.py): gueguen (RRC 224, "
+                        "eval 256 -> 224), dctnet (RRC 448, eval 512 -> 448, full-resolution chroma, "
+                        "training-set statistics, torchvision ResNet-50 baseline), hilo (seeds/004: "
+                        "448, layer2 stride 2, baseline dctnet24_s2, threshold 0.85); --crop N scales it "
+                        "(evaluation resize 256/224 x N); without --data the crop is the profile's")
     s.add_argument("--epochs", type=int, help="training epochs")
     s.add_argument("-b", "--batch-size", type=int, help="images per process per step")
     s.add_argument("--lr", type=float, help="peak learning rate (imagenet profile: "
@@ -242,11 +250,20 @@ def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
     if args.synthetic_opt is not None:
         from .variants import parse_model_opts  # noqa: PLC0415  (same key=value syntax)
         args.synthetic = parse_model_opts(args.synthetic_opt)
+    from . import protocols  # noqa: PLC0415
+
+    try:
+        protocols.apply(args, PROFILES[args.profile].get("crop"))
+    except ValueError as exc:
+        from jpegcoef.console import UsageError  # noqa: PLC0415
+        raise UsageError(str(exc)) from None
     for key, value in PROFILES[args.profile].items():
         if getattr(args, key, None) is None:
             if key == "workers":  # no more loader processes than this machine has CPUs
                 value = min(value, os.cpu_count() or 1)
             setattr(args, key, value)
+    args.variant_defaults = protocols.merge_variant_defaults(args.variant_defaults,
+                                                             args.protocol_variant_defaults)
     from jpegcoef.console import UsageError  # noqa: PLC0415
 
     if args.epochs < 1:

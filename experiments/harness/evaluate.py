@@ -116,6 +116,14 @@ def evaluate(model: nn.Module, loader, fmt: Any, device: torch.device, *, amp: b
 
 
 # -- shift consistency -------------------------------------------------------------------------
+#: Shift unit of the consistency metric for EVERY input format: one 4:2:0 MCU (16 px), the
+#: smallest shift a DCT input with subsampled chroma takes as a lossless crop. RGB models are
+#: shifted by the same multiples of 16 px (not by 1 px), so the numbers of the two kinds compare
+#: (issue 12: Zhang's protocol with random offsets per axis, drawn from the run's seed, so every
+#: variant of one seed sees the same offsets for the same batches).
+SHIFT_UNIT_PX = 16
+
+
 def crop_input(x: Inputs, full: int, offset: tuple[int, int], size: int) -> Inputs:
     """Crop a model input made from ``full`` x ``full`` pixels to ``size`` x ``size`` pixels
     starting at pixel ``offset`` (y, x). Each tensor's cell size (1 px for RGB, 8 px for a DCT
@@ -150,8 +158,8 @@ def shift_consistency(model: nn.Module, loader, fmt: Any, device: torch.device, 
                       channels_last: bool = False, progress: bool = True) -> dict[str, Any]:
     """Zhang's consistency: how often the top-1 class agrees between two crops of ``crop`` px
     of the same image that differ by a shift. ``loader`` yields centre crops of
-    ``crop + shift_max`` px; each batch gets two different random offsets in units of ``unit``
-    px (16 = one 4:2:0 MCU for DCT inputs, 1 px for RGB)."""
+    ``crop + shift_max`` px; each batch gets two different random (y, x) offsets in units of
+    ``unit`` px (run.py: :data:`SHIFT_UNIT_PX` for every format)."""
     from tqdm import tqdm  # noqa: PLC0415
 
     model.eval()

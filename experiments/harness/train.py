@@ -279,7 +279,9 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     fmt_name, fmt_opts = model.input_format, dict(model.input_options)
     if args.stats and fmt_name != "rgb":
         fmt_opts["stats"] = stats_file(args.stats)
-    if model_opts.get("gate") and args.gate_stats == "train" and not args.stats:
+    train_stats = (model_opts.get("gate") and args.gate_stats == "train") or \
+        getattr(args, "protocol_stats", None) == "train"
+    if fmt_name != "rgb" and train_stats and not args.stats:
         fmt_opts["stats"] = train_split_stats(root / "train")  # formats.get reads mean/std
     fmt = formats.get(fmt_name, **fmt_opts)
     cuda = device.type == "cuda"
@@ -519,7 +521,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
                            progress=progress)
     metrics: dict[str, Any] = {"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]}
     if args.shift_max > 0:
-        unit = 1 if fmt_name == "rgb" else 16
+        unit = evaluate.SHIFT_UNIT_PX  # the same pixel shifts for every input format
         shift_loader = loader("val", False, crop + args.shift_max, False)
         metrics.update({k: v for k, v in evaluate.shift_consistency(
             model, shift_loader, shift_loader.dataset.pipeline, device, crop=crop, shift_max=args.shift_max, unit=unit,
@@ -602,6 +604,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
                      "deterministic": args.deterministic, "amp": amp,
                      "channels_last": channels_last, "compile": args.compile,
                      "workers": args.workers, "profile": args.profile,
+                     "protocol": getattr(args, "protocol_settings", None),
                      "gate_lambda": gate_lambda,
                      "gate_lr_scale": args.gate_lr_scale if gate_lambda is not None else None,
                      "gate_stats": args.gate_stats if gate_lambda is not None else None,
