@@ -245,6 +245,8 @@ def test_end_to_end_several_variants(tiny, trained):
         assert m["top1"] <= m["top5"]
         assert me["params"] > 1e6 and me["macs"] > 0 and me["bytes_per_image"] > 0
         assert me["inference_images_per_s"] > 0 and me["pipeline_images_per_s"] > 0
+        # images, not packed coefficient rows (the rrc host batch is ragged)
+        assert 1 <= me["inference_batch"] <= r["dataset"]["val_images"]
         assert me["train_images_per_s"] > 0 and me["device"] == "cpu"
         assert len(r["history"]) == (4 if r["variant"] == "hilo" else 2)
     assert res["resnet50"]["measures"]["bytes_per_image"] == 3 * 32 * 32      # uint8 RGB crop

@@ -63,7 +63,11 @@ def inference_speed(model: nn.Module, fmt: Any, batch: dict[str, torch.Tensor],
     """Images/s of eval-mode inference on one host batch, repeated: host->device copy,
     the format's device-side transform (dequantise, normalise, ...) and the forward pass."""
     model.eval()
-    n = next(iter(batch.values())).shape[0]
+    # images = the model input's batch dimension (a DCT host batch packs its coefficients
+    # ragged: its first host tensor's length is not the image count)
+    x0 = model_input(fmt, batch, device, channels_last)
+    n = int((x0[0] if isinstance(x0, (tuple, list)) else x0).shape[0])
+    del x0
     for _ in range(warmup):
         with autocast(device, amp):
             call(model, model_input(fmt, batch, device, channels_last))
