@@ -1,9 +1,11 @@
-"""The command line of ``experiments/run.py`` and its two default schedules.
+"""The command line of ``experiments/run.py`` and its default schedules.
 
 Every schedule setting defaults to ``None`` on the command line and is filled from a profile:
 
 - ``synthetic`` (no ``--data``): the embedded generated dataset, a short schedule sized so any
   single variant trains, evaluates and is measured in under 10 minutes on 2 CPU cores.
+- ``photos`` (``--dataset photos``): the real-photograph benchmark, the accuracy study's
+  schedule (about 3 minutes per variant on 2 CPU cores).
 - ``imagenet`` (with ``--data``): the papers' recipe (input size from the model, 90 epochs,
   5 warm-up epochs, lr 0.1 per 256 images, weight decay 1e-4, label smoothing 0.1).
 """
@@ -35,7 +37,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gate_lambda": 0.021, "gate_lr_scale": 20.0, "gate_stats": "train",
         # jpegcoef.datasets.synthetic() knobs: images of 64-96 px so that a 64 px crop (DCT:
         # lossless crop, no rescaling) still shows most of each image
-        "synthetic": {"size": (64, 96), "difficulty": 0.3},
+        "synthetic": {"size": (64, 96), "difficulty": 0.3}, "photos": {},
         # model options added unless --model-opt sets them: residual branches start at zero,
         # which makes a from-scratch ResNet-50 learn much faster in a short schedule
         "model_defaults": {"zero_init_residual": True},
@@ -46,12 +48,27 @@ PROFILES: dict[str, dict[str, Any]] = {
         # (8, 8, 4, 2 per stage; ResNet-50 at 64 px: 16, 8, 4, 2).
         "variant_defaults": {"hilo": {"layer2_stride": 1}},
     },
+    # --dataset photos: jpegcoef.datasets.photos() (10 photographs shipped by scikit-image,
+    # scikit-learn and matplotlib, one class each; 2000 train / 1000 val crops of 80-112 px from
+    # disjoint checkerboard cells). One schedule and one augmentation policy (DCT-domain RRC +
+    # flip; eval resize 73 -> centre 64) for every variant, sized so one run of
+    # late_concat_rfa_thinner takes about 3 minutes on 2 CPU cores: the accuracy study's schedule.
+    "photos": {
+        "epochs": 4, "batch_size": 32, "crop": 64, "lr": 0.05, "momentum": 0.9,
+        "weight_decay": 5e-5, "warmup_epochs": 0.5, "label_smoothing": 0.1, "workers": 0,
+        "eval_every": 0, "clip_grad": 2.0,
+        "gate_lambda": 0.021, "gate_lr_scale": 20.0, "gate_stats": "train",
+        "synthetic": {}, "photos": {},
+        "model_defaults": {"zero_init_residual": True},
+        # the 64 px crop is an 8x8 block grid, as in the synthetic profile (see there)
+        "variant_defaults": {"hilo": {"layer2_stride": 1}},
+    },
     "imagenet": {
         "epochs": 90, "batch_size": 64, "crop": None, "lr": None, "momentum": 0.9,
         "weight_decay": 1e-4, "warmup_epochs": 5.0, "label_smoothing": 0.1, "workers": 8,  # at most the CPU count
         "gate_lambda": 2.6e-4, "gate_lr_scale": 1.0, "gate_stats": "shipped",
         "eval_every": 1, "clip_grad": 0.0,
-        "synthetic": {},
+        "synthetic": {}, "photos": {},
         "model_defaults": {}, "variant_defaults": {},
     },
 }
@@ -126,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", help="root with train/ and val/, each an ImageFolder or a folder of "
                                   "tar shards ('jpegcoef prepare --shards N'; default: the embedded "
                                   "synthetic dataset, generated on first use)")
+    g.add_argument("--dataset", choices=["synthetic", "photos"],
+                   help="without --data, the generated dataset: synthetic (the default: shapes and "
+                        "textures, the fast smoke run) or photos (crops of the photographs that "
+                        "scikit-image, scikit-learn and matplotlib ship: pip install 'jpegcoef[photos]'; "
+                        "selects the photos profile)")
+    g.add_argument("--photos-opt", action="append", metavar="KEY=VALUE",
+                   help="jpegcoef.datasets.photos() option (repeatable; e.g. train_per_class=100, "
+                        "size=(80,112)); replaces the profile's")
     g.add_argument("--synthetic-opt", action="append", metavar="KEY=VALUE",
                    help="jpegcoef.datasets.synthetic() option for the embedded dataset "
                         "(repeatable; e.g. difficulty=0.3, size=(64,96), train_per_class=200); "
@@ -245,11 +270,22 @@ def resolve_eval_only(args: argparse.Namespace, parser: argparse.ArgumentParser)
 
 def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """Fill every unset schedule value from the profile (chosen by ``--data`` when unset)."""
+    from jpegcoef.console import UsageError  # noqa: PLC0415
+    from .variants import parse_model_opts  # noqa: PLC0415  (same key=value syntax)
+
+    if args.data and args.dataset:
+        raise UsageError("--dataset names a generated dataset; it does not go with --data")
+    if not args.data and args.dataset is None:
+        args.dataset = "synthetic"
     if args.profile is None:
-        args.profile = "imagenet" if args.data else "synthetic"
-    if args.synthetic_opt is not None:
-        from .variants import parse_model_opts  # noqa: PLC0415  (same key=value syntax)
-        args.synthetic = parse_model_opts(args.synthetic_opt)
+        args.profile = "imagenet" if args.data else args.dataset
+    for name in ("synthetic", "photos"):
+        items = getattr(args, f"{name}_opt", None)
+        if items is not None:
+            try:
+                setattr(args, name, parse_model_opts(items))
+            except ValueError as exc:
+                raise UsageError(str(exc).replace("--model-opt", f"--{name}-opt")) from None
     from . import protocols  # noqa: PLC0415
 
     try:
@@ -264,7 +300,6 @@ def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
             setattr(args, key, value)
     args.variant_defaults = protocols.merge_variant_defaults(args.variant_defaults,
                                                              args.protocol_variant_defaults)
-    from jpegcoef.console import UsageError  # noqa: PLC0415
 
     if args.epochs < 1:
         raise UsageError("--epochs must be >= 1")

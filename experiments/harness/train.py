@@ -3,6 +3,7 @@ results file. Called by ``experiments/run.py`` once per variant."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import random
@@ -45,22 +46,32 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def dataset_root(args: argparse.Namespace, info: DistInfo) -> tuple[Path, str]:
-    """The ImageFolder root (train/ and val/) and the dataset's name."""
+    """The ImageFolder root (train/ and val/) and the dataset's name: ``--data``, or the
+    generated dataset ``--dataset`` names (``jpegcoef.datasets.synthetic`` or ``photos``)."""
     if args.data:
         root = folders.check_root(Path(args.data).expanduser())
         return root, args.dataset_name or root.resolve().name
     from jpegcoef import datasets  # noqa: PLC0415
 
-    opts = dict(args.synthetic)
-    if "size" in opts:
-        opts["size"] = tuple(opts["size"])
-    if info.is_main:  # generate once, then every rank finds it
-        root = Path(datasets.synthetic(
-            progress=console.progress_enabled(False if args.no_progress else None), **opts))
-    barrier(info)
-    if not info.is_main:
-        root = Path(datasets.synthetic(progress=False, **opts))
-    return root, args.dataset_name or "synthetic"
+    name = getattr(args, "dataset", None) or "synthetic"
+    make = {"synthetic": datasets.synthetic, "photos": datasets.photos}[name]
+    opts = dict(getattr(args, name, None) or {})
+    for key, value in opts.items():
+        if isinstance(value, list):
+            opts[key] = tuple(value)
+    known = [k for k in inspect.signature(make).parameters if k not in ("root", "progress", "sources")]
+    unknown = sorted(set(opts) - set(known))
+    if unknown:
+        raise UsageError(f"--{name}-opt: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    try:
+        if info.is_main:  # generate once, then every rank finds it
+            root = Path(make(progress=console.progress_enabled(False if args.no_progress else None), **opts))
+        barrier(info)
+        if not info.is_main:
+            root = Path(make(progress=False, **opts))
+    except (ValueError, RuntimeError) as exc:  # a bad value; photos: the packages are missing
+        raise UserError(f"--dataset {name}: {exc}") from None
+    return root, args.dataset_name or name
 
 
 def crop_for(model: nn.Module, requested: int | None) -> int:
@@ -591,8 +602,11 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
         "input_stats": fmt_opts.get("stats"),
         "dataset": {"name": dataset_name, "root": str(root), "classes": num_classes,
                     "train_images": len(train_loader.dataset), "val_images": len(val_loader.dataset),
-                    "synthetic_options": None if args.data else
+                    "generator": None if args.data else args.dataset,
+                    "synthetic_options": None if args.data or args.dataset != "synthetic" else
                     {k: list(v) if isinstance(v, tuple) else v for k, v in args.synthetic.items()},
+                    "photos_options": None if args.data or args.dataset != "photos" else
+                    {k: list(v) if isinstance(v, tuple) else v for k, v in args.photos.items()},
                     "file_kinds": kinds,
                     "skipped": [{"path": k, "error": v} for k, v in sorted(ds_skipped.items())]},
         "schedule": {"epochs": args.epochs, "batch_size": args.batch_size,

@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-__all__ = ["synthetic", "SHAPES", "TEXTURES", "class_names", "cache_dir"]
+__all__ = ["synthetic", "photos", "shipped_photos", "Photo", "SHAPES", "TEXTURES", "class_names", "cache_dir"]
 
 VERSION = "synthetic-v1"
 SHAPES = ("disk", "square", "triangle", "ring", "cross")
@@ -258,3 +258,7 @@ def synthetic(root: Union[None, str, os.PathLike] = None, *, classes: Optional[i
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+# The real-photograph benchmark lives in its own module; it is part of this one's public surface.
+from ._photos import Photo, photos, shipped_photos  # noqa: E402
