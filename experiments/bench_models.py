@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=";".join(DEFAULT_VARIANTS),
                         help="variants name[:k=v,k=v]; separated by ',' or, when any has "
                              "options, by ';'")
+    parser.add_argument("--size", type=int, default=None,
+                        help="input size in pixels (default: each model's paper size; DCT "
+                             "formats: a multiple of 16)")
     parser.add_argument("--batch-sizes", default="1,32")
     parser.add_argument("--iters", default="6,2",
                         help="timed iterations per variant, one number or one per batch size "
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--iters needs one number or one per batch size")
     if min(iters) < 1 or args.rounds < 1 or min(batch_sizes) < 1:
         parser.error("--iters, --rounds and batch sizes must be >= 1")
+    if args.size is not None and (args.size < 16 or args.size % 16):
+        parser.error("--size must be a multiple of 16 (the 4:2:0 MCU), >= 16")
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     amp = torch.autocast("cuda", dtype=torch.float16) if cuda else nullcontext()
@@ -130,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     for label, name, options in tqdm(variants, desc="build + count MACs", unit="model"):
         model = models.create(name, num_classes=args.num_classes, **options).eval()
         if hasattr(model, "summary_macs"):
-            macs = model.summary_macs(model.example_input(1))["macs"]
+            macs = model.summary_macs(model.example_input(1, args.size))["macs"]
         else:
-            macs = count_macs(model, model.example_input(1))
+            macs = count_macs(model, model.example_input(1, args.size))
         model = model.to(device)
         if cuda:
             model = model.to(memory_format=torch.channels_last)
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     for bs, n_iter in zip(batch_sizes, iters):
         rounds = min(args.rounds, n_iter)
         per_round = -(-n_iter // rounds)
-        inputs = {label: to_device(b["model"].example_input(bs), device, cuda)
+        inputs = {label: to_device(b["model"].example_input(bs, args.size), device, cuda)
                   for label, b in built.items()}
         times: dict[str, list[float]] = {label: [] for label in built}
         exits: dict[str, list[float]] = {label: [] for label in built}
@@ -203,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "amp_channels_last": cuda, "torch": torch.__version__, "python": platform.python_version(),
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "iters": dict(zip(map(str, batch_sizes), iters)), "rounds": args.rounds,
-        "warmup": args.warmup, "num_classes": args.num_classes,
+        "warmup": args.warmup, "num_classes": args.num_classes, "size": args.size,
         "load_average_start": load_start, "load_average_end": load(),
         "note": args.note, "results": results,
     }

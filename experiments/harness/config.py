@@ -49,7 +49,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "variant_defaults": {"hilo": {"layer2_stride": 1}},
     },
     # --dataset photos: jpegcoef.datasets.photos() (10 photographs shipped by scikit-image,
-    # scikit-learn and matplotlib, one class each; 2000 train / 1000 val crops of 80-112 px from
+    # scikit-learn and matplotlib, one class each; 1200 train / 1000 val crops of 80-112 px from
     # disjoint checkerboard cells). One schedule and one augmentation policy (DCT-domain RRC +
     # flip; eval resize 73 -> centre 64) for every variant, sized so one run of
     # late_concat_rfa_thinner takes about 3 minutes on 2 CPU cores: the accuracy study's schedule.
@@ -58,7 +58,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "weight_decay": 5e-5, "warmup_epochs": 0.5, "label_smoothing": 0.1, "workers": 0,
         "eval_every": 0, "clip_grad": 2.0,
         "gate_lambda": 0.021, "gate_lr_scale": 20.0, "gate_stats": "train",
-        "synthetic": {}, "photos": {},
+        "synthetic": {}, "photos": {"train_per_class": 120, "val_per_class": 100},
         "model_defaults": {"zero_init_residual": True},
         # the 64 px crop is an 8x8 block grid, as in the synthetic profile (see there)
         "variant_defaults": {"hilo": {"layer2_stride": 1}},
@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--photos-opt", action="append", metavar="KEY=VALUE",
                    help="jpegcoef.datasets.photos() option (repeatable; e.g. train_per_class=100, "
                         "size=(80,112)); replaces the profile's")
+    g.add_argument("--format-opt", action="append", metavar="KEY=VALUE",
+                   help="input-format option passed to jpegcoef.formats.get (repeatable; e.g. "
+                        "upsample=repeat for dctnet's chroma: bilinear (default), dct, repeat)")
     g.add_argument("--synthetic-opt", action="append", metavar="KEY=VALUE",
                    help="jpegcoef.datasets.synthetic() option for the embedded dataset "
                         "(repeatable; e.g. difficulty=0.3, size=(64,96), train_per_class=200); "
@@ -279,6 +282,12 @@ def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
         args.dataset = "synthetic"
     if args.profile is None:
         args.profile = "imagenet" if args.data else args.dataset
+    args.format_opts = {}
+    if getattr(args, "format_opt", None):
+        try:
+            args.format_opts = parse_model_opts(args.format_opt)
+        except ValueError as exc:
+            raise UsageError(str(exc).replace("--model-opt", "--format-opt")) from None
     for name in ("synthetic", "photos"):
         items = getattr(args, f"{name}_opt", None)
         if items is not None:

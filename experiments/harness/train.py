@@ -288,13 +288,22 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         model.threshold = args.hilo_threshold
     crop = crop_for(model, args.crop)
     fmt_name, fmt_opts = model.input_format, dict(model.input_options)
+    extra = getattr(args, "format_opts", None) or {}
+    if extra and fmt_name == "rgb":
+        raise UsageError(f"--format-opt: {variant} takes RGB pixels, which have no format options")
+    if "stats" in extra or "channels" in extra:
+        raise UsageError("--format-opt: channels come from the model and stats from --stats")
+    fmt_opts.update(extra)
     if args.stats and fmt_name != "rgb":
         fmt_opts["stats"] = stats_file(args.stats)
     train_stats = (model_opts.get("gate") and args.gate_stats == "train") or \
         getattr(args, "protocol_stats", None) == "train"
     if fmt_name != "rgb" and train_stats and not args.stats:
         fmt_opts["stats"] = train_split_stats(root / "train")  # formats.get reads mean/std
-    fmt = formats.get(fmt_name, **fmt_opts)
+    try:
+        fmt = formats.get(fmt_name, **fmt_opts)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--format-opt: {exc}") from None
     cuda = device.type == "cuda"
     amp = args.amp == "on" or (args.amp == "auto" and cuda)
     channels_last = args.channels_last == "on" or (args.channels_last == "auto" and cuda)
