@@ -1,0 +1,83 @@
+"""experiments/study.py (issue 12, part 4): its aggregation (mean +- std over seeds, the gap to
+resnet50 against the 1-point target), its table, its plan and its argument errors. The study itself
+is a long run (README: Accuracy on real photographs); here its pieces run on made-up run records."""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+
+import study  # noqa: E402
+
+
+def _run(label: str, seed: int, top1: float, ips: float | None = 50.0) -> study.RunResult:
+    row = next(r for r in study.STUDY + study.ABLATIONS if r.label == label)
+    data = {"metrics": {"top1": top1, "top5": 0.99}, "model": row.variant, "model_options": {},
+            "input_format": "rgb" if label == "resnet50" else "gueguen",
+            "measures": {"params": 10, "macs": 2e9, "train_images_per_s": ips},
+            "timing": {"total_s": 100.0}, "hilo": None}
+    return study.RunResult(row, seed, Path(f"/x/{label}-{seed}"), data)
+
+
+def test_mean_std_and_gap_to_resnet50():
+    runs = [_run("resnet50", s, t) for s, t in enumerate((0.80, 0.82, 0.84))]
+    runs += [_run("dctnet24", s, t) for s, t in enumerate((0.81, 0.83, 0.85))]
+    runs += [_run("late_concat_rfa_thinner", s, t, None) for s, t in enumerate((0.75, 0.78, 0.78))]
+    speed = {"rows": {"resnet50": {"images_per_s": 100.0, "speedup_vs_resnet50": 1.0,
+                                   "macs_per_image": 3e8},
+                      "dctnet24": {"images_per_s": 150.0, "speedup_vs_resnet50": 1.5,
+                                   "macs_per_image": 2e8}}}
+    out = study.aggregate(runs, speed, study.STUDY)
+    rows = {r["row"]: r for r in out["rows"]}
+    assert list(rows) == ["resnet50", "late_concat_rfa_thinner", "dctnet24"]  # the study's order
+    assert rows["resnet50"]["top1_mean"] == pytest.approx(82.0)
+    assert rows["resnet50"]["top1_std"] == pytest.approx(2.0)
+    assert rows["dctnet24"]["top1_gap_vs_resnet50"] == pytest.approx(1.0)
+    assert rows["dctnet24"]["within_target"] is True
+    assert rows["late_concat_rfa_thinner"]["top1_gap_vs_resnet50"] == pytest.approx(-5.0)
+    assert rows["late_concat_rfa_thinner"]["within_target"] is False
+    assert rows["late_concat_rfa_thinner"]["train_images_per_s"] is None
+    assert rows["dctnet24"]["inference_images_per_s"] == 150.0
+    assert "inference_images_per_s" not in rows["late_concat_rfa_thinner"]
+    md = study.table(out)
+    assert "| dctnet24 | 83.0 ± 2.0 | +1.0 |" in md
+    assert "| late_concat_rfa_thinner | 77.0 ± 1.7 | -5.0 |" in md
+
+
+def test_one_seed_has_no_std():
+    out = study.aggregate([_run("resnet50", 0, 0.5)], None, study.STUDY)
+    assert math.isnan(out["rows"][0]["top1_std"])
+    assert "| resnet50 | 50.0 |" in study.table(out)
+
+
+def test_rows_are_the_issues_variants_and_ablations_name_their_row():
+    assert [r.variant for r in study.STUDY] == [
+        "resnet50", "upsampling_rfa", "late_concat_rfa", "late_concat_rfa_thinner", "dctnet24",
+        "dctnet64", "hilo"]
+    labels = {r.label for r in study.STUDY}
+    for a in study.ABLATIONS:
+        assert a.ablation_of in labels and a.args
+    names = [study._run_name(r, 0) for r in study.STUDY + study.ABLATIONS]
+    assert len(set(names)) == len(names) and not any("/" in n for n in names)
+
+
+def test_spec_gives_bench_models_the_runs_model():
+    assert study._spec({"model": "dctnet", "model_options": {"channels": 24,
+                                                              "zero_init_residual": True}}) \
+        == "dctnet:channels=24"
+    assert study._spec({"model": "hilo", "model_options": {"layer2_stride": 1}}) \
+        == "hilo:layer2_stride=1,threshold=1.1"
+    assert study._spec({"model": "resnet50", "model_options": {}}) == "resnet50"
+
+
+def test_argument_errors(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        study.main(["--rows", "nope", "--runs-dir", str(tmp_path)])
+    assert "unknown rows" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        study.main(["--seeds", "a,b"])
+    assert study.main(["--summarize", "--runs-dir", str(tmp_path / "empty"), "--no-speed"]) == 1
