@@ -99,6 +99,71 @@ for name in datasets:
     head, rows = R.table_rows(rs)
     display(Markdown(md_table(head, rows)))"""
 
+STUDY_MD = """\
+## Accuracy on real photographs: the study
+
+`python experiments/study.py` (issue 12): every family against resnet50 on
+`jpegcoef.datasets.photos()` (crops of the 10 colour photographs that scikit-image, scikit-learn
+and matplotlib ship, one class each; train and val crops from disjoint parts of each photograph),
+one schedule and one augmentation policy for all (the `photos` profile: RandomResizedCrop + flip,
+DCT-domain for DCT inputs; evaluation resize + centre crop), 3 seeds each. Top-1 is mean ± std over
+the seeds; inference images/s come from one side-by-side run of every row's model at the study's
+crop (`bench_models.py --size`, interleaved rounds; hilo with no early exit, its worst case);
+train images/s are each run's own measurement. The paper's claim under test: every DCT variant
+within 1 point of resnet50. Ablation rows change one factor of the row they name (seed 0 only
+unless the table says more seeds). The published ImageNet top-1 beside each row was measured
+under the paper's own protocol and data: it is there for orientation, not comparison."""
+
+STUDY = """\
+PUBLISHED_TOP1 = {"resnet50": "75.78", "late_concat_rfa": "75.92",
+                  "late_concat_rfa_thinner": "75.39", "dctnet24": "76.79", "dctnet64": "77.16",
+                  "hilo": "83.22 (mini-ImageNet; DCT-24 s2: 83.59)"}
+studies = sorted(RESULTS.glob("study-photos-*.json"))
+if not studies:
+    display(Markdown("_No study yet: `python experiments/study.py` writes `study-photos-*.json`._"))
+else:
+    st = json.loads(studies[-1].read_text())
+    d, s, sp = st["dataset"], st["schedule"], st.get("speed") or {}
+    display(Markdown(
+        f"`{studies[-1].name}`: {d['classes']} classes, {d['train_images']} train / "
+        f"{d['val_images']} val images; crop {s['crop']} px, {s['epochs']} epochs, batch "
+        f"{s['batch_size']}, lr {s['lr']}, augment {s['augment']}; speed on "
+        f"{sp.get('device_name', '?')} ({sp.get('threads', '?')} threads). Command: `{st['command']}`"))
+    head = ["row", "top-1 % mean ± std", "Δ vs resnet50", "seeds", "GMACs", "inference img/s",
+            "speed-up", "train img/s", "published ImageNet top-1"]
+    rows = []
+    for r in st["rows"]:
+        std = "" if r["top1_std"] != r["top1_std"] else f" ± {r['top1_std']:.1f}"
+        gap = r.get("top1_gap_vs_resnet50")
+        inf, spd, tr = (r.get("inference_images_per_s"), r.get("speedup_vs_resnet50"),
+                        r.get("train_images_per_s"))
+        rows.append([r["row"], f"{r['top1_mean']:.1f}{std}",
+                     "" if gap is None or r["row"] == st["baseline"] else f"{gap:+.1f}",
+                     ",".join(map(str, r["seeds"])), f"{r['macs'] / 1e9:.3f}",
+                     "" if inf is None else f"{inf:.0f}", "" if spd is None else f"{spd:.2f}x",
+                     "" if tr is None else f"{tr:.0f}",
+                     PUBLISHED_TOP1.get(r["row"], "-") if not r.get("ablation_of") else ""])
+    display(Markdown(md_table(head, rows)))
+    main = [r for r in st["rows"] if not r.get("ablation_of") and r.get("inference_images_per_s")]
+    if main:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        base = next((r for r in main if r["row"] == st["baseline"]), None)
+        if base:
+            ax.axhspan(base["top1_mean"] - st["target_points"], base["top1_mean"] + st["target_points"],
+                       color="0.9", label=f"resnet50 ± {st['target_points']:g} pt (the papers' claim)")
+        for r in main:
+            err = 0 if r["top1_std"] != r["top1_std"] else r["top1_std"]
+            ax.errorbar(r["inference_images_per_s"], r["top1_mean"], yerr=err, fmt="o", capsize=4,
+                        color="C3" if r["input_format"] == "rgb" else "C0")
+            ax.annotate(r["row"], (r["inference_images_per_s"], r["top1_mean"]), fontsize=8,
+                        xytext=(5, 4), textcoords="offset points")
+        ax.set_xlabel(f"inference images/s (batch {sp.get('batch_size', '?')}, side by side)")
+        ax.set_ylabel("val top-1 % (mean ± std over seeds)")
+        ax.set_title("photos study: accuracy against speed (red: RGB, blue: DCT input)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+        show(fig)"""
+
 PUBLISHED_MD = """\
 ## Published numbers beside ours
 
@@ -431,6 +496,7 @@ def build() -> nbformat.NotebookNode:
     nb.cells = [
         new_markdown_cell(INTRO), new_code_cell(SETUP),
         new_markdown_cell(TABLES_MD), new_code_cell(TABLES),
+        new_markdown_cell(STUDY_MD), new_code_cell(STUDY),
         new_markdown_cell(PUBLISHED_MD), new_code_cell(PUBLISHED),
         new_markdown_cell(PROTOCOLS_MD), new_code_cell(PROTOCOLS),
         new_markdown_cell(SPEED_MD), new_code_cell(SPEED),

@@ -3,6 +3,8 @@
 
     python experiments/run.py --variant all           # every variant on the embedded dataset
     python experiments/run.py --variant dctnet --model-opt channels=64
+    python experiments/run.py --variant late_concat_rfa_thinner --dataset photos   # real photographs
+    python experiments/run.py --variant dctnet24 --format-opt upsample=repeat      # an input-format option
     python experiments/run.py --variant dctnet_gate --epochs 6 --resume
     python experiments/run.py --model resnet50 --data ~/photos -b 16   # your own ImageFolder
     python experiments/run.py --evaluate experiments/checkpoints/resnet50-photos/model.pt --data ~/photos
@@ -19,7 +21,11 @@ branches (see ``harness/config.py``). The high/low model trains in seeds/004's t
 full run of that schedule (2 + 2 epochs; ``--hilo-step1-fraction`` splits ``--epochs`` instead),
 and in this profile uses ``layer2_stride=1`` (the 64 px crop is an 8x8 block grid; stride 2 would
 leave its last stage 1x1 maps). With ``--data`` the ``imagenet`` profile applies (the
-model's own input size, 90 epochs, ...). Results go to
+model's own input size, 90 epochs, ...). ``--dataset photos`` instead generates
+``jpegcoef.datasets.photos()`` (crops of the photographs scikit-image, scikit-learn and
+matplotlib ship; ``pip install -e ".[photos]"``) and uses the ``photos`` profile, the accuracy
+study's schedule (``experiments/study.py``: crop 64, 4 epochs, 1200 train / 1000 val images).
+Results go to
 ``experiments/results/<variant>-<dataset>-<time>.json`` (schema: ``harness/results.py``),
 logs to ``experiments/runs/`` and checkpoints to ``experiments/checkpoints/<variant>-<dataset>/``
 (``last.pt`` to resume, ``model.pt`` for ``jpegcoef predict`` and ``--evaluate``); each run

@@ -159,8 +159,10 @@ def speed(results: list[RunResult], args: argparse.Namespace, runs_dir: Path) ->
         bench = json.loads(path.read_text())
         shutil.copy(path, runs_dir / "speed.json")
     by_spec = {r["variant"]: r for r in bench["results"]}
-    return {"bench": {k: bench[k] for k in ("command", "utc", "device", "device_name", "threads",
-                                            "load_average_start", "load_average_end", "size")},
+    info = {k: bench[k] for k in ("command", "utc", "device", "device_name", "threads",
+                                  "load_average_start", "load_average_end", "size")}
+    info["batch_size"] = args.speed_batch
+    return {"bench": info,
             "rows": {label: by_spec[spec] for label, spec in specs.items()}}
 
 
@@ -316,6 +318,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     study = aggregate(results, speed_info, rows)
     first = results[0].data
     study.update({
+        "schema": "jpegcoef.study/1",
         "study": "accuracy against resnet50 on real photographs (jpegcoef.datasets.photos)",
         "command": " ".join(["python", "experiments/study.py"] + (argv if argv is not None
                                                                   else sys.argv[1:])),
