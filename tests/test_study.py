@@ -81,3 +81,24 @@ def test_argument_errors(capsys, tmp_path):
     with pytest.raises(SystemExit):
         study.main(["--seeds", "a,b"])
     assert study.main(["--summarize", "--runs-dir", str(tmp_path / "empty"), "--no-speed"]) == 1
+
+
+def test_bench_models_size_sets_the_input_and_the_mac_count(tmp_path, capsys):
+    import json
+
+    import bench_models
+    from jpegcoef import models
+    from jpegcoef.models.summary import count_macs
+
+    assert bench_models.main(["--variants", "late_concat_rfa_thinner", "--size", "32",
+                              "--batch-sizes", "2", "--iters", "1", "--rounds", "1",
+                              "--warmup", "0", "--num-classes", "10",
+                              "--results-dir", str(tmp_path)]) == 0
+    out = json.loads(next(tmp_path.glob("models-*.json")).read_text())
+    assert out["size"] == 32
+    m = models.create("late_concat_rfa_thinner", num_classes=10).eval()
+    assert out["results"][0]["macs_per_image"] == count_macs(m, m.example_input(1, 32))
+    assert out["results"][0]["macs_per_image"] < count_macs(m, m.example_input(1, 64))
+    with pytest.raises(SystemExit):
+        bench_models.main(["--variants", "resnet50", "--size", "40"])
+    assert "multiple of 16" in capsys.readouterr().err
