@@ -64,10 +64,21 @@ STUDY: list[Row] = [
 
 #: Ablations: one factor changed against a study row, to explain a measured gap.
 ABLATIONS: list[Row] = [
+    # augmentation: is the DCT-domain RandomResizedCrop the cause? The same model trained on
+    # pixel RRC re-encoded to JPEG (the pixel pipeline's augmentation, then the DCT input)
+    Row("late_concat_rfa_thinner/augment=rgb-reencode", "late_concat_rfa_thinner",
+        ("--augment", "rgb-reencode"),
+        "pixel RandomResizedCrop + flip, re-encoded to JPEG, instead of the DCT-domain RRC",
+        "late_concat_rfa_thinner"),
+    # augmentation: no scale augmentation at all, for both kinds of input
     Row("late_concat_rfa_thinner/augment=crop", "late_concat_rfa_thinner", ("--augment", "crop"),
         "no scale augmentation: lossless MCU-grid crop + flip", "late_concat_rfa_thinner"),
     Row("resnet50/augment=crop", "resnet50", ("--augment", "crop"),
         "no scale augmentation for RGB either (pixel crop + flip)", "resnet50"),
+    # normalisation: the training split's per-channel statistics instead of the shipped ones
+    Row("late_concat_rfa_thinner/stats=train", "late_concat_rfa_thinner", ("--stats", "train"),
+        "DCT input normalised with the training split's per-channel mean/std", "late_concat_rfa_thinner"),
+    # chroma: DCTNet's full-resolution chroma against repeated blocks
     Row("dctnet24/chroma=repeat", "dctnet24", ("--format-opt", "upsample=repeat"),
         "chroma blocks repeated 2x2 (jpeg2dct's layout) instead of the DCT of the bilinearly "
         "upsampled chroma (DCTNet's)", "dctnet24"),

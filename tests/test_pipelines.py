@@ -237,3 +237,34 @@ def test_dctnet_bilinear_chroma_matches_libjpeg_full_resolution_chroma():
         corr_rep = float(torch.corrcoef(torch.stack([rep[0, k].flatten(), ref[0, k].flatten()]))[0, 1])
         assert corr > 0.97 and corr > corr_rep + 0.1, (k, corr, corr_rep)
     assert F.get("dctnet", channels=24).upsample == "bilinear"
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_rgb_crop_is_the_pixels_of_the_dct_crop_window(train):
+    """--augment crop for the RGB baseline (the no-scale-augmentation ablation of
+    experiments/study.py): for one seed, the same 16-px-grid window and flip as the DCT
+    pipeline's lossless crop, seen in pixels; no resize."""
+    path = str(DATA / "gen-420-odd-477x355.jpg")
+    rgb = Pl.make(F.get("rgb"), CROP, train, "crop")
+    assert isinstance(rgb, Pl.PixelCrop)
+    c = jpegcoef.read(path)
+    full = np.asarray(pixels.Image.open(path).convert("RGB"), dtype=np.float32)
+    diffs = []
+    for seed in range(6):
+        got = rgb.host(path, seed, {})["rgb"].astype(np.float32).transpose(1, 2, 0)
+        assert got.shape == (CROP, CROP, 3)
+        ref = P.dct_crop(c, CROP, train, Pl._rng(seed, train)).to_rgb().astype(np.float32)
+        diffs.append(np.abs(got - ref).mean())
+        # and exactly the decoded image's window (no resampling)
+        top, left, *_ = P.crop_plan(c.height, c.width, CROP, train, Pl._rng(seed, train))
+        win = full[top * 16: top * 16 + CROP, left * 16: left * 16 + CROP]
+        assert (np.array_equal(got, win) or np.array_equal(got, win[:, ::-1])), seed
+    assert max(diffs) < 4.0, diffs  # libjpeg decode of the cut coefficients vs Pillow's: a few levels
+    if train:  # the windows move with the seed
+        a, b = (rgb.host(path, s, {})["rgb"] for s in (0, 1))
+        assert not np.array_equal(a, b)
+
+
+def test_rgb_refuses_the_reencode_pipeline():
+    with pytest.raises(ValueError, match="rgb takes 'rrc' or 'crop'"):
+        Pl.make(F.get("rgb"), CROP, True, "rgb-reencode")

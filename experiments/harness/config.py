@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--augment", choices=["rrc", "crop", "rgb-reencode"], default=None,
                    help="training augmentation of the DCT formats: rrc (default; DCT-domain RandomResizedCrop + "
                         "flip, evaluation by resize + centre crop), crop (lossless MCU-grid crop + flip, centre "
-                        "crop for evaluation) or rgb-reencode (pixels, RRC, re-encode); rgb always uses pixel RRC")
+                        "crop for evaluation) or rgb-reencode (pixels, RRC, re-encode); rgb: pixel RRC, or with "
+                        "crop the same 16-px-grid windows on pixels (no resize; centre window for evaluation)")
     g.add_argument("--workers", type=int, help="data-loader worker processes")
     g.add_argument("--on-error", choices=["raise", "skip"], default="skip",
                    help="unreadable files: skip (and report them) or raise (default: skip)")
@@ -195,8 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "schedule's (gated dctnet)")
     g.add_argument("--stats", metavar="JSON",
                    help="per-channel normalisation of the DCT input formats: a file written by "
-                        "'jpegcoef stats DIR -o FILE' (default: the statistics shipped with "
-                        "jpegcoef, measured on photographs); the RGB baseline ignores it")
+                        "'jpegcoef stats DIR -o FILE', or 'train' for the training split's, "
+                        "computed at start (default: the statistics shipped with jpegcoef, "
+                        "measured on photographs); the RGB baseline ignores it")
     s.add_argument("--gate-stats", choices=["shipped", "train"],
                    help="input normalisation of gated models: the statistics shipped with "
                         "jpegcoef (photographs) or the training split's, computed at start; "

@@ -294,7 +294,9 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     if "stats" in extra or "channels" in extra:
         raise UsageError("--format-opt: channels come from the model and stats from --stats")
     fmt_opts.update(extra)
-    if args.stats and fmt_name != "rgb":
+    if args.stats == "train" and fmt_name != "rgb":
+        fmt_opts["stats"] = train_split_stats(root / "train")  # computed at start
+    elif args.stats and fmt_name != "rgb":
         fmt_opts["stats"] = stats_file(args.stats)
     train_stats = (model_opts.get("gate") and args.gate_stats == "train") or \
         getattr(args, "protocol_stats", None) == "train"
@@ -309,12 +311,16 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     channels_last = args.channels_last == "on" or (args.channels_last == "auto" and cuda)
     lr = args.lr if args.lr is not None else 0.1 * args.batch_size * info.world_size / 256
 
+    # rgb: pixel RRC, or with --augment crop the same grid windows on pixels (rgb-reencode is
+    # a DCT-format pipeline: rgb keeps its RRC there, as in --variant all)
+    augment = args.augment if fmt_name != "rgb" or args.augment == "crop" else None
+
     def loader(split: str, train: bool, size: int, distributed: bool):
         try:
             ld = jdata.make_loader(root / split, fmt_name, train=train, crop=size,
                                    batch_size=args.batch_size, workers=args.workers,
                                    seed=args.seed, on_error=args.on_error,
-                                   augment=args.augment if fmt_name != "rgb" else None,
+                                   augment=augment,
                                    classes=classes, distributed=distributed, **fmt_opts)
         except TooFewImages as e:  # the command-line wording (names the flag)
             folders.check_batches(e.images, args.batch_size, info.world_size, root / split)
@@ -347,7 +353,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     run_key = f"{variant}-{dataset_name}"
     ckpt_path = Path(args.checkpoint_dir or EXPERIMENTS / "checkpoints") / run_key / "last.pt"
     inference = inference_record(variant, model_name, model_opts, classes, fmt_name, fmt_opts,
-                                 crop, root, augment=train_loader.dataset.augment if fmt_name != "rgb" else None)
+                                 crop, root, augment=train_loader.dataset.augment if (fmt_name != "rgb" or augment) else None)
     config = {"variant": variant, "model": model_name, "model_options": model_opts,
               "epochs": args.epochs, "batch_size": args.batch_size, "crop": crop, "lr": lr,
               "augment": train_loader.dataset.augment, "seed": args.seed, "world_size": info.world_size, "dataset": str(root),

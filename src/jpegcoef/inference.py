@@ -114,8 +114,8 @@ class Classifier:
     def augment(self) -> Optional[str]:
         """The evaluation pipeline: the training run's (``"rrc"``: resize + centre crop in the DCT
         domain); checkpoints from before the resized-crop pipeline used the centre crop."""
-        if self.format.kind == "rgb":
-            return None
+        if self.format.kind == "rgb":  # pixel resize + centre crop, or the trained window crop
+            return "crop" if self.record.get("augment") == "crop" else None
         return self.record.get("augment") or "crop"
 
     def pipeline(self, augment: Optional[str] = None):

@@ -31,10 +31,11 @@ from .coefficients import Coefficients
 from .convert import sampling_kind, to_420
 from .formats import DCTFormat, Format, RGB
 from .header import file_frame, jpeg_frame
-from .pixels import load_rgb
+from .pixels import load_rgb, load_rgb_crop
 from .planning import MCU, _crops_first, _mcu_divides_16, box_direct, crop_plan, cut_box, dct_sample, mcu_shape
 
-__all__ = ["Pipeline", "BlockCrop", "ResizedCrop", "Reencode", "Pixels", "make", "AUGMENTS"]
+__all__ = ["Pipeline", "BlockCrop", "ResizedCrop", "Reencode", "Pixels", "PixelCrop", "make",
+           "AUGMENTS"]
 
 AUGMENTS = ("rrc", "crop", "rgb-reencode")
 
@@ -83,6 +84,18 @@ class Pixels(Pipeline):
 
     def host(self, source: Source, seed: Optional[int], meta: dict) -> dict:
         img = load_rgb(_pillow(source), self.crop, self.train, _rng(seed, self.train))
+        meta["kind"] = "rgb-pixels"
+        return self.format.host(np.asarray(img))
+
+
+class PixelCrop(Pipeline):
+    """The RGB baseline without scale augmentation: Pillow decode + the DCT ``crop`` pipeline's
+    16-pixel-grid window (no resize) + flip; evaluation the centred window."""
+
+    name = "crop"
+
+    def host(self, source: Source, seed: Optional[int], meta: dict) -> dict:
+        img = load_rgb_crop(_pillow(source), self.crop, self.train, _rng(seed, self.train))
         meta["kind"] = "rgb-pixels"
         return self.format.host(np.asarray(img))
 
@@ -230,8 +243,10 @@ def make(format: Format, crop: int, train: bool, augment: Optional[str] = None, 
     if augment not in AUGMENTS:
         raise ValueError(f"augment must be one of {AUGMENTS} or None, got {augment!r}")
     if isinstance(format, RGB):
+        if augment == "crop":
+            return PixelCrop(format, crop, train)
         if augment != "rrc":
-            raise ValueError(f"augment={augment!r} is for the DCT formats (rgb always uses pixel RRC)")
+            raise ValueError(f"augment={augment!r} is for the DCT formats (rgb takes 'rrc' or 'crop')")
         return Pixels(format, crop, train)
     if crop % MCU:
         raise ValueError(f"DCT formats crop on the 16-pixel MCU grid: crop={crop} is not a multiple of 16")

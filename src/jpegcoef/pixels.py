@@ -10,7 +10,7 @@ from PIL import Image
 from .augment import center_crop_box, sample_rrc_box
 
 
-__all__ = ["random_resized_crop_box", "load_rgb"]
+__all__ = ["random_resized_crop_box", "load_rgb", "load_rgb_crop"]
 
 # ------------------------------------------------------------------------------------------------
 # Pixel-domain helpers (RGB baseline and rgb-reencode)
@@ -40,3 +40,25 @@ def load_rgb(path: Any, crop: int, train: bool, rng: Optional[np.random.Generato
         return img
     top, left, bh, bw = center_crop_box(h, w, int(crop / resize_ratio), crop)
     return img.resize((crop, crop), Image.BILINEAR, box=(left, top, left + bw, top + bh))
+
+
+def load_rgb_crop(path: Any, crop: int, train: bool, rng: Optional[np.random.Generator]) -> Image.Image:
+    """Pillow decode + the window of :func:`jpegcoef.planning.crop_plan` (random in training,
+    centred in evaluation, on the 16-pixel grid, no resize) + flip in training: the pixels of the
+    DCT pipeline's lossless ``augment="crop"`` for the same draws. An image smaller than ``crop``
+    is centred on a mid-grey canvas (128: the zero blocks the DCT crop pads with)."""
+    from .planning import MCU, crop_plan  # noqa: PLC0415  (planning imports the reader)
+
+    with Image.open(path) as im:
+        img = im.convert("RGB")
+    w, h = img.size
+    top, left, rows, cols, pad_y, pad_x = crop_plan(h, w, crop, train, rng)
+    box = (left * MCU, top * MCU, min(w, (left + cols) * MCU), min(h, (top + rows) * MCU))
+    window = img.crop(box)
+    if window.size != (crop, crop):
+        canvas = Image.new("RGB", (crop, crop), (128, 128, 128))
+        canvas.paste(window, (pad_x * MCU, pad_y * MCU))
+        window = canvas
+    if train and rng.random() < 0.5:
+        window = window.transpose(Image.FLIP_LEFT_RIGHT)
+    return window
