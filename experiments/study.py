@@ -78,6 +78,10 @@ ABLATIONS: list[Row] = [
     # normalisation: the training split's per-channel statistics instead of the shipped ones
     Row("late_concat_rfa_thinner/stats=train", "late_concat_rfa_thinner", ("--stats", "train"),
         "DCT input normalised with the training split's per-channel mean/std", "late_concat_rfa_thinner"),
+    # schedule: does the gap shrink when both train twice as long (a slower start, or a limit)?
+    Row("resnet50/epochs=8", "resnet50", ("--epochs", "8"), "twice the epochs", "resnet50"),
+    Row("late_concat_rfa_thinner/epochs=8", "late_concat_rfa_thinner", ("--epochs", "8"),
+        "twice the epochs", "late_concat_rfa_thinner"),
     # chroma: DCTNet's full-resolution chroma against repeated blocks
     Row("dctnet24/chroma=repeat", "dctnet24", ("--format-opt", "upsample=repeat"),
         "chroma blocks repeated 2x2 (jpeg2dct's layout) instead of the DCT of the bilinearly "
