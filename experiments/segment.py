@@ -27,7 +27,7 @@ training images/s (wall clock of the training loop, data loading included) and i
 images/s (the validation pass: read, crop, format, forward), measured in the same run, and the
 parameters of backbone and head.
 
-Default settings (crop 64, 5 epochs, batch 32) finish the three backbones in about 11 minutes
+Default settings (crop 64, 5 epochs, batch 32) finish the three backbones in about 10 minutes
 on a 2-core CPU (README, "Dense prediction").
 """
 from __future__ import annotations
