@@ -70,6 +70,9 @@ def test_masks_beside_the_same_jpegs(tiny):
     assert manifest["masks"]["labels"]["0"].startswith("background")
     assert manifest["masks"]["labels"][str(1 + 2)] == names[2]
     assert manifest["params"] == json.loads((plain / "manifest.json").read_text())["params"]
+    # the masks are no images to an ImageFolder scan (the RGB format would take a .png for one)
+    from jpegcoef.data import JpegFolder
+    assert len(JpegFolder(with_masks / "train", "rgb", train=False, crop=48)) == 3 * 3
 
 
 def test_masks_deterministic(tiny, tmp_path):
