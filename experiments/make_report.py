@@ -489,6 +489,49 @@ if latest:
     display(Markdown("\n".join(lines)))"""
 
 
+SEGMENT_MD = """\
+## Dense prediction: segmentation of the synthetic set
+
+From the newest `segment-*.json` (`python experiments/segment.py`): a light FPN head (1x1
+laterals to 64 channels, top-down nearest upsampling + add, 3x3 conv, classifier, bilinear
+upsampling to the crop's pixels) on each `features_only` backbone, trained from scratch on
+`datasets.synthetic(masks=True)` (labels: background + one per class). mIoU is over the
+labels present in the validation masks, background included; mIoU and pixel accuracy in %.
+Images/s are measured in the same run: training (data loading, forward, backward, step) and
+inference (the validation pass: read, crop, format, forward)."""
+
+SEGMENT = """\
+seg_files = sorted(RESULTS.glob("segment-*.json"))
+seg = None
+for path in seg_files:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"{path.name}: unreadable ({exc})")
+        continue
+    if isinstance(data, dict) and data.get("schema") == "jpegcoef.segment/1" and (
+            seg is None or data.get("created", "") >= seg[1].get("created", "")):
+        seg = (path, data)
+if seg is None:
+    display(Markdown("_No segmentation results yet: `python experiments/segment.py` writes them._"))
+else:
+    path, data = seg
+    c, d = data["config"], data["dataset"]
+    rows = []
+    for r in data["results"]:
+        m, me = r["metrics"], r["measures"]
+        rows.append([r["backbone"], r["input_format"], f"{100 * m['miou']:.1f}",
+                     f"{100 * m['pixel_accuracy']:.1f}", f"{me['train_images_per_s']:.1f}",
+                     f"{me['inference_images_per_s']:.1f}", f"{me['params'] / 1e6:.2f}"])
+    display(Markdown(
+        f"**{path.name}** (`{data['environment'].get('command', '')}`): {d['train_images']} train / "
+        f"{d['val_images']} val images, {len(d['labels'])} labels; crop {c['crop']} px, {c['epochs']} "
+        f"epochs, batch {c['batch_size']}, {c['optimizer']} lr {c['lr']}; "
+        f"{data['environment'].get('device_name', '')}; run {data['timing']['total_s'] / 60:.1f} min\\n\\n"
+        + md_table(["backbone", "input", "mIoU %", "pixel acc %", "train img/s", "infer img/s",
+                    "params (M)"], rows)))"""
+
+
 def build() -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -503,6 +546,7 @@ def build() -> nbformat.NotebookNode:
         new_markdown_cell(GATE_MD), new_code_cell(GATE),
         new_markdown_cell(HILO_MD), new_code_cell(HILO),
         new_markdown_cell(BENCH_MD), new_code_cell(BENCH),
+        new_markdown_cell(SEGMENT_MD), new_code_cell(SEGMENT),
     ]
     return nb
 

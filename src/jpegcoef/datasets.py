@@ -13,6 +13,14 @@ distractor patch of a random texture (probability grows with ``difficulty``), Ga
 noise. Compression is ImageNet-like: quality 75-95, 80% 4:2:0, 8% 4:4:4, 7% 4:2:2, 5% gray.
 Image sides are drawn from ``size`` (default 128-192 pixels); train with crops of 112 (or 96).
 
+``masks=True`` also writes, beside each ``NNNNN.jpg``, its segmentation mask ``NNNNN.npy``: a
+uint8 ``(H, W)`` label map at the image's pixel size, 0 = background (the distractor patch
+included), ``1 + class`` = the object's pixels (where the generator's own shape mask, which
+blends the object in, is >= 0.5). The mask is a by-product of drawing (no extra random numbers),
+so the JPEGs are byte-identical to ``masks=False``'s; the dataset lives in its own cache
+directory (``...-masks``). Masks are ``.npy``, not PNG, so that ImageFolder scans, which take
+``.png`` files for images, still see only the JPEGs.
+
 Generated on first use into ``$JPEGCOEF_CACHE`` (default ``~/.cache/jpegcoef``), in a
 temporary directory renamed into place when complete, so readers never see a partial dataset;
 later calls return the cached copy. Default size (10 classes x (120 train + 40 val)) takes a
@@ -108,8 +116,11 @@ def _mask(shape: int, x: np.ndarray, y: np.ndarray, r: float) -> np.ndarray:
     return np.clip(0.5 - d, 0.0, 1.0)
 
 
-def _draw(label: int, rng: np.random.Generator, size: tuple, difficulty: float) -> np.ndarray:
-    """One image of class ``label`` as float RGB in [0, 255], shape (H, W, 3)."""
+def _draw(label: int, rng: np.random.Generator, size: tuple, difficulty: float,
+          mask: bool = False) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """One image of class ``label`` as float RGB in [0, 255], shape (H, W, 3); with ``mask``,
+    ``(image, labels)``: the uint8 (H, W) label map (0 background, ``1 + label`` where the
+    object's blending weight is >= 0.5). ``mask`` draws no random numbers: same image either way."""
     shape, texture = _pairs(label + 1)[label]
     w, h = (int(v) for v in rng.integers(size[0], size[1] + 1, 2))
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -153,6 +164,7 @@ def _draw(label: int, rng: np.random.Generator, size: tuple, difficulty: float) 
         fill = np.clip(base * (1 + np.float32(contrast) * t), 0, 1)
         region = img[y0:y1, x0:x1]
         img[y0:y1, x0:x1] = region * (1 - m) + fill * m
+        return (y0, y1, x0, x1), m[..., 0]
 
     # distractor: a small disk with a random texture, anywhere (it may overlap the object)
     side = min(w, h)
@@ -164,10 +176,16 @@ def _draw(label: int, rng: np.random.Generator, size: tuple, difficulty: float) 
         dx, dy = rng.uniform(dr, w - dr), rng.uniform(dr, h - dr)
         patch(0, int(rng.integers(0, 5)), rng.uniform(0, 360), dr, dx, dy, 0.35, 0.85)
     hue = _HUES[shape] + rng.uniform(-25 - 20 * d, 25 + 20 * d)
-    patch(shape, texture, hue, radius, cx, cy, rng.uniform(0.45 - 0.25 * d, 0.75 - 0.3 * d), 1.0)
+    (y0, y1, x0, x1), m = patch(shape, texture, hue, radius, cx, cy,
+                                rng.uniform(0.45 - 0.25 * d, 0.75 - 0.3 * d), 1.0)
 
     img = img * 255.0 + rng.normal(0, 3 + 9 * d, img.shape).astype(np.float32)
-    return np.clip(img, 0, 255)
+    img = np.clip(img, 0, 255)
+    if not mask:
+        return img
+    labels = np.zeros((h, w), np.uint8)
+    labels[y0:y1, x0:x1][m >= 0.5] = 1 + label
+    return img, labels
 
 
 def _encode(px: np.ndarray, rng: np.random.Generator, quality: tuple) -> tuple[bytes, str]:
@@ -202,17 +220,20 @@ def _params(**kw) -> dict:
     return p
 
 
-def _name(p: dict) -> str:
+def _name(p: dict, masks: bool = False) -> str:
+    """Cache directory name: ``synthetic-v1`` (defaults) or ``synthetic-v1-<hash of p>``, plus
+    ``-masks`` for the copy with masks (``p`` holds only the drawing parameters)."""
+    suffix = "-masks" if masks else ""
     if p == _params():
-        return VERSION
+        return VERSION + suffix
     digest = hashlib.sha1(json.dumps(p, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{VERSION}-{digest}"
+    return f"{VERSION}-{digest}{suffix}"
 
 
 def synthetic(root: Union[None, str, os.PathLike] = None, *, classes: Optional[int] = None,
               train_per_class: Optional[int] = None, val_per_class: Optional[int] = None,
               size: Optional[tuple] = None, difficulty: Optional[float] = None, seed: Optional[int] = None,
-              quality: Optional[tuple] = None, progress: bool = True) -> Path:
+              quality: Optional[tuple] = None, masks: bool = False, progress: bool = True) -> Path:
     """Path of the synthetic ImageFolder (``train/``, ``val/``, ``manifest.json``), made if needed.
 
     Args:
@@ -224,11 +245,13 @@ def synthetic(root: Union[None, str, os.PathLike] = None, *, classes: Optional[i
         difficulty: 0..1 (default 0.5): more noise, clutter, distractors, weaker texture contrast,
             smaller objects, more hue jitter as it grows.
         seed: changes every image (default 0); quality: JPEG quality range (default (75, 95)).
+        masks: also write each image's label map ``NNNNN.npy`` beside it (module docs), in a
+            directory of its own (``<name>-masks``); the JPEGs are the same bytes.
     """
     p = _params(classes=classes, train_per_class=train_per_class, val_per_class=val_per_class,
                 size=size, difficulty=difficulty, seed=seed, quality=quality)
     base = Path(root) if root is not None else cache_dir()
-    final = base / _name(p)
+    final = base / _name(p, bool(masks))
     if (final / "manifest.json").is_file():
         return final
     base.mkdir(parents=True, exist_ok=True)
@@ -240,14 +263,22 @@ def synthetic(root: Union[None, str, os.PathLike] = None, *, classes: Optional[i
                 for label in range(p["classes"]) for i in range(n)]
         for split, label, i in tqdm(jobs, desc=f"synthetic {final.name}", unit="img", disable=not progress):
             rng = np.random.default_rng([p["seed"], 0 if split == "train" else 1, label, i])
-            data, kind = _encode(_draw(label, rng, p["size"], p["difficulty"]), rng, p["quality"])
+            drawn = _draw(label, rng, p["size"], p["difficulty"], mask=bool(masks))
+            px, labels = drawn if masks else (drawn, None)
+            data, kind = _encode(px, rng, p["quality"])
             kinds[kind] = kinds.get(kind, 0) + 1
             d = tmp / split / names[label]
             d.mkdir(parents=True, exist_ok=True)
             (d / f"{i:05d}.jpg").write_bytes(data)
+            if labels is not None:
+                np.save(d / f"{i:05d}.npy", labels)
         manifest = {"version": VERSION, "params": p, "classes": names, "kinds": kinds,
                     "shapes": SHAPES, "textures": TEXTURES,
                     "images": {"train": p["train_per_class"] * p["classes"], "val": p["val_per_class"] * p["classes"]}}
+        if masks:
+            manifest["masks"] = {"file": "NNNNN.npy beside NNNNN.jpg", "dtype": "uint8",
+                                 "labels": {"0": "background (distractor included)",
+                                            **{str(1 + k): n for k, n in enumerate(names)}}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         try:
             os.rename(tmp, final)
