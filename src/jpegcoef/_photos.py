@@ -28,8 +28,6 @@ import importlib.util
 import io
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
@@ -267,15 +265,13 @@ def photos(root: Union[None, str, os.PathLike] = None, *,
             raise ValueError(f"photos(): source photograph {ph.path} does not exist")
     digests = [_file_digest(ph.path) for ph in srcs]
     key = json.dumps({"params": p, "sources": list(zip([ph.name for ph in srcs], digests))}, sort_keys=True)
-    from .datasets import cache_dir  # noqa: PLC0415  (datasets re-exports this module)
+    from .datasets import _building, cache_dir  # noqa: PLC0415  (datasets re-exports this module)
 
     base = Path(root) if root is not None else cache_dir()
     final = base / f"{VERSION}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     if (final / "manifest.json").is_file():
         return final
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=base))
-    try:
+    with _building(final) as tmp:
         names = [f"{i:02d}-{ph.name}" for i, ph in enumerate(srcs)]
         counts = {"train": int(p["train_per_class"]), "val": int(p["val_per_class"])}
         bar = tqdm(total=len(srcs) * sum(counts.values()), desc=f"photos {final.name}", unit="img",
@@ -302,12 +298,4 @@ def photos(root: Union[None, str, os.PathLike] = None, *,
                     "images": {s: n * len(srcs) for s, n in counts.items()}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         (tmp / "LICENSES.md").write_text(_licences_md(srcs))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "manifest.json").is_file():  # not a concurrent writer's finished copy
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -35,8 +35,9 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 import numpy as np
 from PIL import Image
@@ -230,6 +231,25 @@ def _name(p: dict, masks: bool = False) -> str:
     return f"{VERSION}-{digest}{suffix}"
 
 
+@contextmanager
+def _building(final: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final`` to write a generated dataset into: renamed to
+    ``final`` when the block ends without an error, removed in every case otherwise (a
+    concurrent writer's finished copy, with its ``manifest.json``, is kept instead)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "manifest.json").is_file():  # not a concurrent writer's finished copy
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def synthetic(root: Union[None, str, os.PathLike] = None, *, classes: Optional[int] = None,
               train_per_class: Optional[int] = None, val_per_class: Optional[int] = None,
               size: Optional[tuple] = None, difficulty: Optional[float] = None, seed: Optional[int] = None,
@@ -254,9 +274,7 @@ def synthetic(root: Union[None, str, os.PathLike] = None, *, classes: Optional[i
     final = base / _name(p, bool(masks))
     if (final / "manifest.json").is_file():
         return final
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=base))
-    try:
+    with _building(final) as tmp:
         names = class_names(p["classes"])
         kinds: dict[str, int] = {}
         jobs = [(split, label, i) for split, n in (("train", p["train_per_class"]), ("val", p["val_per_class"]))
@@ -280,14 +298,6 @@ def synthetic(root: Union[None, str, os.PathLike] = None, *, classes: Optional[i
                                  "labels": {"0": "background (distractor included)",
                                             **{str(1 + k): n for k, n in enumerate(names)}}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "manifest.json").is_file():  # not a concurrent writer's finished copy
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
