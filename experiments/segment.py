@@ -455,17 +455,7 @@ def _main(argv: Optional[list[str]]) -> int:
                         "command": " ".join(["python", "experiments/segment.py", *(argv if argv is not None
                                                                                     else sys.argv[1:])])},
     }
-    directory = Path(args.results_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"segment-synthetic-{stamp}.json"
-    k = 1
-    while path.exists():
-        path = directory / f"segment-synthetic-{stamp}-{k}.json"
-        k += 1
-    tmp = path.with_suffix(".json.tmp")
-    import json  # noqa: PLC0415
-    tmp.write_text(json.dumps(out, indent=1) + "\n")
-    tmp.replace(path)
+    path = results.write_json(out, args.results_dir, f"segment-synthetic-{stamp}")
     print(f"results -> {path} ({out['timing']['total_s']:.0f} s)", flush=True)
     return 0
 

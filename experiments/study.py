@@ -345,10 +345,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         "schedule": first["schedule"], "speed": speed_info and speed_info["bench"],
         "environment": first["environment"], "runs_dir": str(runs_dir),
     })
-    out = Path(args.results_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"study-{args.dataset}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    path.write_text(json.dumps(study, indent=1))
+    from harness.results import utc_stamp, write_json  # noqa: PLC0415
+
+    path = write_json(study, args.results_dir, f"study-{args.dataset}-{utc_stamp()}")
     print(table(study))
     print(f"wrote {path}")
     return 0

@@ -63,16 +63,21 @@ def write(result: dict[str, Any], directory: str | Path = RESULTS_DIR) -> Path:
     result = dict(result)
     result["schema"] = SCHEMA
     result.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return write_json(result, directory, f"{result['variant']}-{result['dataset']['name']}-{utc_stamp()}")
+
+
+def write_json(data: dict[str, Any], directory: str | Path, stem: str) -> Path:
+    """Write ``data`` to ``<directory>/<stem>.json`` (``<stem>-1.json``, ... if taken), through a
+    temporary file so a reader never sees half a file; returns the path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    stem = f"{result['variant']}-{result['dataset']['name']}-{utc_stamp()}"
     path = directory / f"{stem}.json"
     k = 1
     while path.exists():
         path = directory / f"{stem}-{k}.json"
         k += 1
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
     tmp.replace(path)
     return path
 
