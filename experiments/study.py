@@ -343,7 +343,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                                                           "val_images", "generator",
                                                           "photos_options")},
         "schedule": first["schedule"], "speed": speed_info and speed_info["bench"],
-        "environment": first["environment"], "runs_dir": str(runs_dir),
+        "environment": first["environment"],
+        "runs_dir": os.path.relpath(runs_dir.absolute(), HERE.parent),
     })
     from harness.results import utc_stamp, write_json  # noqa: PLC0415
 
