@@ -12,6 +12,7 @@ study is written as one JSON with mean +- std of top-1 over the seeds, MACs and 
     python experiments/study.py --rows resnet50,late_concat_rfa_thinner --seeds 0
     python experiments/study.py --ablations           # also the ablation rows (seed 0 unless --seeds)
     python experiments/study.py --summarize           # aggregate the runs already in --runs-dir
+    python experiments/study.py --from-json experiments/results/study-photos-<time>.json --update-readme
 
 Runs already present in ``--runs-dir`` (one JSON per row and seed) are not repeated, so an
 interrupted study continues where it stopped. Writes
@@ -290,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summarize", action="store_true",
                    help="no training: aggregate the runs in --runs-dir")
     p.add_argument("--no-speed", action="store_true", help="skip the side-by-side speed run")
+    p.add_argument("--from-json", metavar="STUDY_JSON",
+                   help="no runs: print the table of a study JSON written before")
+    p.add_argument("--update-readme", action="store_true",
+                   help="also write the table between README.md's study-table markers")
     p.add_argument("--speed-batch", type=int, default=32)
     p.add_argument("--speed-iters", type=int, default=6)
     p.add_argument("--speed-rounds", type=int, default=3)
@@ -303,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.from_json:
+        try:
+            study = json.loads(Path(args.from_json).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            parser.error(f"--from-json {args.from_json}: {exc}")
+        if study.get("schema") != "jpegcoef.study/1":
+            parser.error(f"--from-json {args.from_json}: not a study JSON (schema jpegcoef.study/1)")
+        return _report(study, Path(args.from_json), args.update_readme)
     known = {r.label: r for r in STUDY + ABLATIONS}
     if args.rows:
         labels = [s.strip() for s in args.rows.split(",") if s.strip()]
@@ -349,8 +362,35 @@ def main(argv: Optional[list[str]] = None) -> int:
     from harness.results import utc_stamp, write_json  # noqa: PLC0415
 
     path = write_json(study, args.results_dir, f"study-{args.dataset}-{utc_stamp()}")
-    print(table(study))
     print(f"wrote {path}")
+    return _report(study, path, args.update_readme)
+
+
+def readme_block(study: dict[str, Any], path: Path) -> str:
+    """The README's study block: the table, its setting and the command that made it."""
+    d, s = study["dataset"], study["schedule"]
+    sp = study.get("speed") or {}
+    head = (f"**photos** ({d['classes']} classes, {d['train_images']} train / {d['val_images']} val "
+            f"crops of real photographs; crop {s['crop']} px, {s['epochs']} epochs, batch "
+            f"{s['batch_size']}, augment {s['augment']}; top-1 mean ± std over seeds; inference "
+            f"images/s side by side at batch {sp.get('batch_size', '?')} on "
+            f"{sp.get('device_name', '?')}, {sp.get('threads', '?')} threads)")
+    return (f"{head}\n\n{table(study)}\n\nProduced by `{study['command']}` "
+            f"(`{Path(path).name}`; per-run JSON in `{study.get('runs_dir', '?')}/`).")
+
+
+def _report(study: dict[str, Any], path: Path, update_readme: bool) -> int:
+    print(table(study))
+    if update_readme:
+        from harness.results import update_readme as write_block  # noqa: PLC0415
+
+        readme = HERE.parent / "README.md"
+        try:
+            changed = write_block(readme, readme_block(study, path), marker="study-table")
+        except ValueError as exc:
+            print(f"study: {exc}", file=sys.stderr)
+            return 1
+        print(f"{'updated' if changed else 'unchanged'}: {readme}")
     return 0
 
 

@@ -102,3 +102,31 @@ def test_bench_models_size_sets_the_input_and_the_mac_count(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench_models.main(["--variants", "resnet50", "--size", "40"])
     assert "multiple of 16" in capsys.readouterr().err
+
+
+def test_from_json_writes_the_readme_block_between_its_markers(tmp_path, monkeypatch, capsys):
+    import json
+
+    runs = [_run("resnet50", s, t) for s, t in enumerate((0.80, 0.82))]
+    st = study.aggregate(runs, None, study.STUDY)
+    st.update({"schema": "jpegcoef.study/1", "command": "python experiments/study.py",
+               "dataset": {"classes": 10, "train_images": 1200, "val_images": 1000},
+               "schedule": {"crop": 64, "epochs": 4, "batch_size": 32, "augment": "rrc"},
+               "speed": None, "runs_dir": "experiments/results/study-photos"})
+    path = tmp_path / "study-photos-x.json"
+    path.write_text(json.dumps(st))
+    fake = tmp_path / "repo"
+    (fake / "experiments").mkdir(parents=True)
+    (fake / "README.md").write_text("a\n<!-- study-table:start -->\nold\n<!-- study-table:end -->\nb\n")
+    monkeypatch.setattr(study, "HERE", fake / "experiments")
+    assert study.main(["--from-json", str(path), "--update-readme"]) == 0
+    text = (fake / "README.md").read_text()
+    assert "old" not in text and text.startswith("a\n") and text.endswith("b\n")
+    assert "| resnet50 | 81.0 ± 1.4 |" in text and "`study-photos-x.json`" in text
+    (fake / "README.md").write_text("no markers\n")
+    assert study.main(["--from-json", str(path), "--update-readme"]) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(SystemExit):
+        study.main(["--from-json", str(bad)])
+    assert "not a study JSON" in capsys.readouterr().err

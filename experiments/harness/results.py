@@ -232,15 +232,16 @@ def markdown(results: list[dict[str, Any]]) -> str:
 README_START, README_END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 
 
-def update_readme(readme: str | Path, table: str) -> bool:
-    """Replace the text between the README's results-table markers with ``table``.
-    Returns whether the file changed; raises ValueError when the markers are missing."""
+def update_readme(readme: str | Path, table: str, marker: str = "results-table") -> bool:
+    """Replace the text between the README's ``<!-- {marker}:start -->`` and ``:end`` markers
+    with ``table``. Returns whether the file changed; raises ValueError when they are missing."""
     readme = Path(readme)
     text = readme.read_text()
-    i, j = text.find(README_START), text.find(README_END)
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    i, j = text.find(start), text.find(end)
     if i < 0 or j < i:
-        raise ValueError(f"{readme}: no {README_START} ... {README_END} markers")
-    new = text[:i + len(README_START)] + "\n" + table.rstrip("\n") + "\n" + text[j:]
+        raise ValueError(f"{readme}: no {start} ... {end} markers")
+    new = text[:i + len(start)] + "\n" + table.rstrip("\n") + "\n" + text[j:]
     if new == text:
         return False
     readme.write_text(new)
