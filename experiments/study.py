@@ -83,6 +83,11 @@ ABLATIONS: list[Row] = [
     Row("resnet50/epochs=8", "resnet50", ("--epochs", "8"), "twice the epochs", "resnet50"),
     Row("late_concat_rfa_thinner/epochs=8", "late_concat_rfa_thinner", ("--epochs", "8"),
         "twice the epochs", "late_concat_rfa_thinner"),
+    # input channels: all 192 coefficients (as the Gueguen family takes them) in DCTNet's
+    # architecture, against its 24 lowest frequencies
+    Row("dctnet24/channels=192", "dctnet192", (),
+        "all 64 frequencies of Y, Cb and Cr (the Gueguen family's input) in DCTNet's network",
+        "dctnet24"),
     # chroma: DCTNet's full-resolution chroma against repeated blocks
     Row("dctnet24/chroma=repeat", "dctnet24", ("--format-opt", "upsample=repeat"),
         "chroma blocks repeated 2x2 (jpeg2dct's layout) instead of the DCT of the bilinearly "
