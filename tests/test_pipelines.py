@@ -213,7 +213,7 @@ def test_bad_augment_names_and_crops_are_refused():
     with pytest.raises(ValueError, match="augment"):
         Pl.make(F.get("dctnet"), 64, True, "mixup")
     with pytest.raises(ValueError, match="DCT formats"):
-        Pl.make(F.get("rgb"), 64, True, "crop")
+        Pl.make(F.get("rgb"), 64, True, "rgb-reencode")
     with pytest.raises(ValueError, match="multiple of 16"):
         Pl.make(F.get("gueguen"), 56, True)
 
