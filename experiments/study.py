@@ -229,6 +229,11 @@ def aggregate(results: list[RunResult], speed_info: Optional[dict[str, Any]],
         if base_mean is not None:
             entry["top1_gap_vs_resnet50"] = m - base_mean
             entry["within_target"] = (m - base_mean) >= -TARGET_POINTS
+        if row.ablation_of:  # against the row it changes, at the same seeds
+            parent = {r.seed: 100 * r.data["metrics"]["top1"] for r in by_row.get(row.ablation_of, [])}
+            same = [s for s in entry["seeds"] if s in parent]
+            if same:
+                entry["top1_change_vs_row"] = m - statistics.fmean(parent[s] for s in same)
         if speed_info and row.label in speed_info["rows"]:
             sp = speed_info["rows"][row.label]
             entry["inference_images_per_s"] = sp["images_per_s"]
@@ -244,9 +249,9 @@ def _fmt(x: Optional[float], spec: str, suffix: str = "") -> str:
 
 def table(study: dict[str, Any]) -> str:
     """The study as a markdown table (the README's and the report's)."""
-    lines = ["| variant | top-1 % (mean ± std) | Δ vs resnet50 | top-5 % | GMACs | "
-             "inference img/s | speed-up | train img/s | seeds |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| variant | top-1 % (mean ± std) | Δ vs resnet50 | ablation: Δ vs its row | top-5 % | "
+             "GMACs | inference img/s | speed-up | train img/s | seeds |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in study["rows"]:
         std = "" if math.isnan(r["top1_std"]) else f" ± {r['top1_std']:.1f}"
         gap = r.get("top1_gap_vs_resnet50")
@@ -254,7 +259,8 @@ def table(study: dict[str, Any]) -> str:
         inf = r.get("inference_images_per_s")
         sp = r.get("speedup_vs_resnet50")
         tr = r["train_images_per_s"]
-        lines.append(f"| {r['row']} | {r['top1_mean']:.1f}{std} | {gap_s} | {r['top5_mean']:.1f} | "
+        lines.append(f"| {r['row']} | {r['top1_mean']:.1f}{std} | {gap_s} | "
+                     f"{_fmt(r.get('top1_change_vs_row'), '+.1f')} | {r['top5_mean']:.1f} | "
                      f"{r['macs'] / 1e9:.3f} | {_fmt(inf, '.0f')} | {_fmt(sp, '.2f', 'x')} | "
                      f"{_fmt(tr, '.0f')} | {len(r['seeds'])} |")
     return "\n".join(lines)

@@ -44,8 +44,14 @@ def test_mean_std_and_gap_to_resnet50():
     assert rows["dctnet24"]["inference_images_per_s"] == 150.0
     assert "inference_images_per_s" not in rows["late_concat_rfa_thinner"]
     md = study.table(out)
-    assert "| dctnet24 | 83.0 ± 2.0 | +1.0 |" in md
-    assert "| late_concat_rfa_thinner | 77.0 ± 1.7 | -5.0 |" in md
+    assert "| dctnet24 | 83.0 ± 2.0 | +1.0 |  |" in md
+    assert "| late_concat_rfa_thinner | 77.0 ± 1.7 | -5.0 |  |" in md
+    # an ablation is compared with its row at the same seeds (seed 0 here), not the row's mean
+    out = study.aggregate(runs + [_run("late_concat_rfa_thinner/augment=crop", 0, 0.77)], None,
+                          study.STUDY + study.ABLATIONS)
+    abl = next(r for r in out["rows"] if r["row"] == "late_concat_rfa_thinner/augment=crop")
+    assert abl["top1_change_vs_row"] == pytest.approx(2.0)  # 77 vs 75 at seed 0
+    assert "| late_concat_rfa_thinner/augment=crop | 77.0 | -5.0 | +2.0 |" in study.table(out)
 
 
 def test_one_seed_has_no_std():
