@@ -129,7 +129,8 @@ else:
         f"{d['val_images']} val images; crop {s['crop']} px, {s['epochs']} epochs, batch "
         f"{s['batch_size']}, lr {s['lr']}, augment {s['augment']}; speed on "
         f"{sp.get('device_name', '?')} ({sp.get('threads', '?')} threads). Command: `{st['command']}`"))
-    head = ["row", "top-1 % mean ± std", "Δ vs resnet50", "seeds", "GMACs", "inference img/s",
+    head = ["row", "top-1 % mean ± std", "Δ vs resnet50", "ablation: Δ vs its row", "seeds", "GMACs",
+            "inference img/s",
             "speed-up", "train img/s", "published ImageNet top-1"]
     rows = []
     for r in st["rows"]:
@@ -139,6 +140,7 @@ else:
                         r.get("train_images_per_s"))
         rows.append([r["row"], f"{r['top1_mean']:.1f}{std}",
                      "" if gap is None or r["row"] == st["baseline"] else f"{gap:+.1f}",
+                     "" if r.get("top1_change_vs_row") is None else f"{r['top1_change_vs_row']:+.1f}",
                      ",".join(map(str, r["seeds"])), f"{r['macs'] / 1e9:.3f}",
                      "" if inf is None else f"{inf:.0f}", "" if spd is None else f"{spd:.2f}x",
                      "" if tr is None else f"{tr:.0f}",
@@ -486,7 +488,7 @@ if latest:
     for name, d in data["device_step"].items():
         lines.append(f"| {name} ({d['model']}) | {d.get('device_step_ms_cpu')} | {d.get('forward_ms_cpu')} | "
                      f"{d.get('device_step_share_cpu')} | {d.get('bytes_per_image')} |")
-    display(Markdown("\n".join(lines)))"""
+    display(Markdown("\\n".join(lines)))"""
 
 
 SEGMENT_MD = """\
