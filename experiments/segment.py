@@ -125,7 +125,7 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 def window(height: int, width: int, crop: int, train: bool, seed: Optional[int]) -> tuple[int, int, bool]:
-    """``(top, left, flip)`` in pixels of the crop :class:`jpegcoef.pipelines.BlockCrop` takes for
+    """``(top, left, flip)`` in pixels of the crop ``pipelines.make(fmt, crop, train, "crop")`` takes for
     ``seed``: the same draws (``crop_plan``, then the flip) on the same generator."""
     from jpegcoef.planning import MCU, crop_plan  # noqa: PLC0415
 
@@ -155,29 +155,20 @@ class SegmentationSet(torch.utils.data.Dataset):
             raise FileNotFoundError(f"{split}: no images")
         self.fmt, self.crop, self.train, self.seed = fmt, crop, train, seed
         self.epoch = 0
-        self.rgb = fmt.kind == "rgb"
-        self.pipeline = None if self.rgb else pipelines.BlockCrop(fmt, crop, train)
+        # the lossless MCU-grid crop (DCT) or its pixel twin (RGB: PixelCrop), whose window and
+        # flip window() replays for the mask
+        self.pipeline = pipelines.make(fmt, crop, train, "crop")
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[dict, np.ndarray]:
-        from PIL import Image  # noqa: PLC0415
-
         jpg, npy, _ = self.items[index]
         mask = np.load(npy)
         seed = sample_seed(self.seed, self.epoch, index) if self.train else None
         top, left, flip = window(mask.shape[0], mask.shape[1], self.crop, self.train, seed)
+        host = self.pipeline.host(str(jpg), seed, {})
         cut = (slice(top, top + self.crop), slice(left, left + self.crop))
-        if self.rgb:
-            with Image.open(jpg) as im:
-                px = np.asarray(im.convert("RGB"))
-            if px.shape[:2] != mask.shape:
-                raise ValueError(f"{jpg}: image {px.shape[:2]} and mask {mask.shape} differ in size")
-            px = px[cut][:, ::-1] if flip else px[cut]
-            host = self.fmt.host(np.ascontiguousarray(px))
-        else:
-            host = self.pipeline.host(str(jpg), seed, {})
         m = mask[cut][:, ::-1] if flip else mask[cut]
         return host, np.ascontiguousarray(m)
 
@@ -229,10 +220,6 @@ def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
     return lr * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def model_input(fmt, batch: dict) -> Any:
-    return fmt.device(batch)
-
-
 def run_backbone(variant: str, root: Path, classes: list[str], args: argparse.Namespace) -> dict[str, Any]:
     from jpegcoef import formats  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
@@ -269,7 +256,7 @@ def run_backbone(variant: str, root: Path, classes: list[str], args: argparse.Na
         for batch, target in train_ld:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, steps, warmup, args.lr)
-            logits = model(model_input(fmt, batch), size)
+            logits = model(fmt.device(batch), size)
             loss = F.cross_entropy(logits, target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -300,7 +287,7 @@ def run_backbone(variant: str, root: Path, classes: list[str], args: argparse.Na
         for batch, target in tqdm(val_ld, desc=f"{variant} val", unit="batch", leave=False,
                                   dynamic_ncols=True, disable=not progress):
             t1 = time.perf_counter()
-            logits = model(model_input(fmt, batch), size)
+            logits = model(fmt.device(batch), size)
             forward_time += time.perf_counter() - t1
             conf += confusion(logits.argmax(1), target, num_labels)
             val_images += target.shape[0]
