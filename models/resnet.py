@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jpegcoef.channels import SUBSETS
+
 from .base import Inputs, Net
 from .features import Feature, run_chain, stage_features
 from .layers import (RFA, STAGE2, STAGE3, STAGE4, STAGE5, StageSpec, init_weights,
@@ -119,6 +121,47 @@ GUEGUEN: dict[str, GueguenSpec] = {
         trunk=(_S4_REST, STAGE5)),
 }
 BN_PLACES = ("inputs", "concat")
+#: ``input_norm=`` of the Gueguen networks (the input recipe; see :class:`GueguenNet`)
+INPUT_NORMS = ("bn", "none", "gain")
+
+
+class InputGain(nn.Module):
+    """A learned gain per input channel, initialised to 1: ``x * g[c]``.
+
+    On the format's ``norm="component"`` input (one scale per component, the natural spectrum)
+    it starts as that spectrum and lets the network re-weight each frequency. Its parameter is
+    1-D, so the optimiser gives it no weight decay (as BN's). Before a convolution, unlike
+    before a BatchNorm, a per-channel gain is not cancelled: it changes the per-frequency
+    learning dynamics (and can be read off after training: ``g``).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.g = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.g.view(1, -1, 1, 1)
+
+
+class FrequencyMask(nn.Module):
+    """Zeroes the input channels outside a kept set (full compute: the ablation of dropping)."""
+
+    def __init__(self, keep: list[bool]) -> None:
+        super().__init__()
+        self.register_buffer("keep", torch.tensor(keep, dtype=torch.float32).view(1, -1, 1, 1),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.keep
+
+
+def _input_layer(input_norm: str, channels: int, keep: list[bool] | None) -> nn.Module:
+    """The input normalisation (BN | nothing | a learned gain), then the frequency mask."""
+    layer: nn.Module = {"bn": lambda: nn.BatchNorm2d(channels), "none": nn.Identity,
+                        "gain": lambda: InputGain(channels)}[input_norm]()
+    if keep is not None and not all(keep):
+        layer = nn.Sequential(layer, FrequencyMask(keep))
+    return layer
 
 
 class GueguenNet(Net):
@@ -129,6 +172,18 @@ class GueguenNet(Net):
     the channel concatenation, the trunk stages, global average pooling and the classifier.
     Stage features: the Y-path stages, then the trunk's (a stage that spans the concatenation,
     Late-Concat's stage4, is one feature: its output after the trunk part).
+
+    The input recipe (options; recorded with the model's options in results and checkpoints):
+
+    - ``channels``: 192 (the paper: all 64 frequencies of Y, Cb and Cr) or a DCTNet subset
+      (24, 32, 48, 64): only those frequencies are read, so the first layers are narrower.
+    - ``input_norm``: ``"bn"`` (the paper: per-coefficient statistics, then BatchNorm on each
+      input), ``"none"`` (one scale per component, no input BN: the natural spectrum an RGB
+      network sees through an orthonormal 8x8 patch embedding) or ``"gain"`` (that natural
+      input times a learned gain per frequency, initialised to 1). ``"none"`` and ``"gain"``
+      ask the format for ``norm="component"``.
+    - ``mask``: None or a DCTNet subset: the frequencies outside it are zeroed after the input
+      normalisation, at full compute (the ablation that tells selection from narrowing).
     """
 
     input_format = "gueguen"
@@ -137,24 +192,48 @@ class GueguenNet(Net):
     def __init__(self, spec: GueguenSpec, num_classes: int = 1000, *,
                  stride_in: str | None = None, antialias: str = "none",
                  aa_size: int | None = None, aa_groups: int = 8, aa_softmax: str = "joint",
-                 zero_init_residual: bool = False) -> None:
+                 zero_init_residual: bool = False, channels: int = 192, input_norm: str = "bn",
+                 mask: int | None = None) -> None:
         super().__init__(num_classes, stride_in, antialias, aa_size, aa_groups, aa_softmax)
         if spec.bn not in BN_PLACES or (spec.bn == "concat" and (spec.luma or spec.y)):
             raise ValueError(f"GueguenSpec.bn must be one of {BN_PLACES} ('concat' only "
                              f"without a luma conv or Y stages), got {spec.bn!r}")
+        if channels not in SUBSETS:
+            raise ValueError(f"channels must be one of {sorted(SUBSETS)}, got {channels!r}")
+        if input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {input_norm!r}")
+        kept = SUBSETS[channels]
+        keep_y = keep_c = None
+        if mask is not None:
+            if mask not in SUBSETS:
+                raise ValueError(f"mask must be None or one of {sorted(SUBSETS)}, got {mask!r}")
+            m = SUBSETS[mask]
+            if not set(m["y"]) <= set(kept["y"]) or not set(m["c"]) <= set(kept["c"]):
+                raise ValueError(f"mask={mask} keeps frequencies that channels={channels} drops")
+            keep_y = [i in m["y"] for i in kept["y"]]
+            keep_c = [i in m["c"] for i in kept["c"]] * 2
         self.spec = spec
-        y_ch, c_ch = 64, 128
+        self.recipe = {"channels": channels, "input_norm": input_norm, "mask": mask}
+        self.input_options = {"channels": channels,
+                              "norm": "coef" if input_norm == "bn" else "component"}
+        y_in, c_in = len(kept["y"]), 2 * len(kept["c"])
+        self._in_channels = (y_in, c_in)
+        y_ch, c_ch = y_in, c_in
         if spec.bn == "inputs":
-            self.bn_y, self.bn_cbcr = nn.BatchNorm2d(64), nn.BatchNorm2d(128)
+            self.bn_y = _input_layer(input_norm, y_in, keep_y)
+            self.bn_cbcr = _input_layer(input_norm, c_in, keep_c)
+        elif input_norm != "bn" or mask is not None:
+            raise ValueError(f"{input_norm=} / {mask=}: the concat-BN variant "
+                             f"(deconvolution_rfa) takes the paper's recipe only")
         self.luma: nn.Module = nn.Identity()
         if spec.luma == "conv":
-            self.luma = strided_conv(64, spec.luma_width, 2, 2, self.aa)
+            self.luma = strided_conv(y_in, spec.luma_width, 2, 2, self.aa)
             y_ch = spec.luma_width
         self.chroma: nn.Module = nn.Identity()
         if spec.chroma == "upsample":
             self.chroma = nn.Upsample(scale_factor=2, mode="nearest")
         elif spec.chroma == "deconv":  # groups=2: one independent ConvTranspose for Cb, one for Cr
-            self.chroma = nn.ConvTranspose2d(128, 2 * spec.deconv_width, 2, 2, groups=2,
+            self.chroma = nn.ConvTranspose2d(c_in, 2 * spec.deconv_width, 2, 2, groups=2,
                                              bias=False)
             c_ch = 2 * spec.deconv_width
         self.y_stages, y_ch = make_stages(y_ch, spec.y, self.stride_in, self.aa)
@@ -170,7 +249,8 @@ class GueguenNet(Net):
         if size % 16:
             raise ValueError(f"gueguen inputs need a pixel size that is a multiple of 16, "
                              f"got {size}")
-        return [(batch_size, 64, size // 8, size // 8), (batch_size, 128, size // 16, size // 16)]
+        y_in, c_in = self._in_channels
+        return [(batch_size, y_in, size // 8, size // 8), (batch_size, c_in, size // 16, size // 16)]
 
     def feature_plan(self) -> list[Feature]:
         reduction = 8 * (2 if self.spec.luma == "conv" else 1)

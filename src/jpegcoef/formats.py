@@ -57,7 +57,7 @@ from .coefficients import Coefficients, Component
 from .convert import _ONES, _FUSABLE, _to_int16, sampling_kind, to_420, window_fusable
 from .ring import stack
 
-__all__ = ["Format", "RGB", "DCTFormat", "Gueguen", "DCTNet", "get", "names", "load_stats", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["Format", "RGB", "DCTFormat", "Gueguen", "DCTNet", "get", "names", "load_stats", "component_std", "NORMS", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 #: ImageNet pixel statistics (the usual convention for RGB ResNet-50 inputs), RGB order.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -317,18 +317,36 @@ class DCTFormat(Format):
 
 
 class Gueguen(DCTFormat):
-    """``gueguen`` -> ``(y (N, 64, H/8, W/8), cbcr (N, 128, H/16, W/16))``, normalised."""
+    """``gueguen`` -> ``(y (N, Cy, H/8, W/8), cbcr (N, 2 Cc, H/16, W/16))``, normalised.
+
+    ``channels=192`` (the paper's input): all 64 frequencies of each component, ``Cy = 64``,
+    ``2 Cc = 128``. A smaller DCTNet subset (24, 32, 48, 64; :mod:`jpegcoef.channels`) keeps only
+    its frequencies of each component (DCTNet-24: 16 Y and 4 + 4 chroma): the dropped ones are
+    never gathered nor shipped, and the model's first layers are narrower.
+    """
 
     kind = "gueguen"
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
-        super().__init__(tuple(range(64)), tuple(range(64)), mean, std)
+    def __init__(self, channels: int, mean: np.ndarray, std: np.ndarray, norm: str = "coef") -> None:
+        s = SUBSETS[channels]
+        super().__init__(s["y"], s["c"], mean, std)
+        self.norm = norm
+
+    @property
+    def name(self) -> str:
+        return "gueguen" if self.channels == 192 else f"gueguen{self.channels}"
+
+    @property
+    def options(self) -> dict:
+        return {"channels": self.channels, "norm": self.norm}
 
     def _assemble(self, yo, batch, q, planes):
         b = self._stats(yo.device)
         return yo, torch.cat([planes("cb", 1, b["ci"]), planes("cr", 2, b["ci"])], 1)
 
     def _assemble_planes(self, yo, cb, cr, b):
+        if len(self.c_index) != 64:
+            cb, cr = cb[:, b["c_sel"]], cr[:, b["c_sel"]]
         c = torch.cat([cb, cr], 1)
         shift = torch.cat([b["cb_shift"], b["cr_shift"]], 1)
         return yo, self._norm(c, (1.0 / torch.cat([b["cb_std"], b["cr_std"]]))[None, :, None, None], shift,
@@ -344,10 +362,12 @@ class DCTNet(DCTFormat):
 
     kind = "dctnet"
 
-    def __init__(self, channels: int, upsample: str, mean: np.ndarray, std: np.ndarray) -> None:
+    def __init__(self, channels: int, upsample: str, mean: np.ndarray, std: np.ndarray,
+                 norm: str = "coef") -> None:
         s = SUBSETS[channels]
         super().__init__(s["y"], s["c"], mean, std)
         self.upsample = upsample
+        self.norm = norm
 
     @property
     def name(self) -> str:
@@ -355,7 +375,7 @@ class DCTNet(DCTFormat):
 
     @property
     def options(self) -> dict:
-        return {"channels": self.channels, "upsample": self.upsample}
+        return {"channels": self.channels, "upsample": self.upsample, "norm": self.norm}
 
     @property
     def host_c_index(self) -> tuple:
@@ -474,15 +494,39 @@ def names() -> list[str]:
     return ["gueguen", "dctnet", "rgb"]
 
 
+#: ``norm=`` of the DCT formats (:func:`component_std`)
+NORMS = ("coef", "component")
+
+
+def component_std(std: np.ndarray) -> np.ndarray:
+    """One scale per component: each component's 64 per-coefficient stds replaced by their RMS.
+
+    The JPEG DCT is orthonormal, so the RMS over a component's 64 coefficient stds is the
+    standard deviation of the component's (level-shifted) pixels. Dividing every coefficient by
+    it is the pixel normalisation of an RGB network seen through an orthonormal 8x8 patch
+    embedding: the spectrum keeps its natural shape (the high frequencies, mostly quantisation
+    noise, stay small), where per-coefficient unit variance (``norm="coef"``) lifts every
+    frequency to the same weight.
+    """
+    s = np.asarray(std, np.float64).reshape(3, 64)
+    return np.repeat(np.sqrt((s ** 2).mean(axis=1)), 64).astype(np.float32)
+
+
 def get(name: str, *, channels: Optional[int] = None, upsample: str = "bilinear",
-        stats: Union[None, str, os.PathLike, Mapping] = None, **unknown) -> Format:
+        stats: Union[None, str, os.PathLike, Mapping] = None, norm: str = "coef",
+        **unknown) -> Format:
     """Build a :class:`Format`.
 
     Args:
         name: ``'gueguen' | 'dctnet' | 'rgb'``.
-        channels: ``dctnet`` only: 24, 32, 48, 64 or 192 (default 192).
+        channels: DCT formats: 24, 32, 48, 64 or 192 (default 192): DCTNet's static frequency
+            subsets (:mod:`jpegcoef.channels`); for ``gueguen`` the kept frequencies of each
+            component, Y and chroma on their own grids.
         upsample: ``dctnet`` only: ``'bilinear'`` (default), ``'dct'`` or ``'repeat'`` (module docs).
         stats: DCT formats: a stats JSON path or dict (``jpegcoef stats``); default shipped stats.
+        norm: DCT formats: ``'coef'`` (default; each coefficient to zero mean, unit variance)
+            or ``'component'`` (zero mean, one scale per component: the natural spectrum,
+            :func:`component_std`).
     """
     if unknown:
         raise TypeError(f"unknown format options: {sorted(unknown)}")
@@ -490,14 +534,18 @@ def get(name: str, *, channels: Optional[int] = None, upsample: str = "bilinear"
         return RGB()
     if name not in ("gueguen", "dctnet"):
         raise ValueError(f"unknown format {name!r}; choose from {names()}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     mean, std = load_stats(stats)
-    if name == "gueguen":
-        if channels not in (None, 192):
-            raise ValueError("gueguen uses all 64 channels of each component (channels=192)")
-        return Gueguen(mean, std)
+    if norm == "component":
+        std = component_std(std)
     channels = 192 if channels is None else channels
     if channels not in SUBSETS:
-        raise ValueError(f"dctnet channels must be one of {sorted(SUBSETS)}, got {channels!r}")
+        raise ValueError(f"{name} channels must be one of {sorted(SUBSETS)}, got {channels!r}")
+    if name == "gueguen":
+        if upsample != "bilinear":
+            raise ValueError("upsample is a dctnet option (gueguen keeps chroma on its own grid)")
+        return Gueguen(channels, mean, std, norm)
     if upsample not in UPSAMPLE:
         raise ValueError(f"upsample must be one of {UPSAMPLE}, got {upsample!r}")
-    return DCTNet(channels, upsample, mean, std)
+    return DCTNet(channels, upsample, mean, std, norm)
