@@ -122,7 +122,7 @@ GUEGUEN: dict[str, GueguenSpec] = {
 }
 BN_PLACES = ("inputs", "concat")
 #: ``input_norm=`` of the Gueguen networks (the input recipe; see :class:`GueguenNet`)
-INPUT_NORMS = ("bn", "none", "gain")
+INPUT_NORMS = ("bn", "natural", "gain")
 
 
 class InputGain(nn.Module):
@@ -157,7 +157,7 @@ class FrequencyMask(nn.Module):
 
 def _input_layer(input_norm: str, channels: int, keep: list[bool] | None) -> nn.Module:
     """The input normalisation (BN | nothing | a learned gain), then the frequency mask."""
-    layer: nn.Module = {"bn": lambda: nn.BatchNorm2d(channels), "none": nn.Identity,
+    layer: nn.Module = {"bn": lambda: nn.BatchNorm2d(channels), "natural": nn.Identity,
                         "gain": lambda: InputGain(channels)}[input_norm]()
     if keep is not None and not all(keep):
         layer = nn.Sequential(layer, FrequencyMask(keep))
@@ -178,9 +178,9 @@ class GueguenNet(Net):
     - ``channels``: 192 (the paper: all 64 frequencies of Y, Cb and Cr) or a DCTNet subset
       (24, 32, 48, 64): only those frequencies are read, so the first layers are narrower.
     - ``input_norm``: ``"bn"`` (the paper: per-coefficient statistics, then BatchNorm on each
-      input), ``"none"`` (one scale per component, no input BN: the natural spectrum an RGB
+      input), ``"natural"`` (one scale per component, no input BN: the natural spectrum an RGB
       network sees through an orthonormal 8x8 patch embedding) or ``"gain"`` (that natural
-      input times a learned gain per frequency, initialised to 1). ``"none"`` and ``"gain"``
+      input times a learned gain per frequency, initialised to 1). ``"natural"`` and ``"gain"``
       ask the format for ``norm="component"``.
     - ``mask``: None or a DCTNet subset: the frequencies outside it are zeroed after the input
       normalisation, at full compute (the ablation that tells selection from narrowing).

@@ -117,18 +117,18 @@ def test_dropped_channels_narrow_the_first_layers(variant):
 
 def test_input_norm_options_build_what_they_say():
     bn = models.create("late_concat_rfa_thinner", 10)
-    none = models.create("late_concat_rfa_thinner", 10, input_norm="none")
+    natural = models.create("late_concat_rfa_thinner", 10, input_norm="natural")
     gain = models.create("late_concat_rfa_thinner", 10, input_norm="gain")
     assert isinstance(bn.bn_y, torch.nn.BatchNorm2d)
-    assert isinstance(none.bn_y, torch.nn.Identity) and isinstance(none.bn_cbcr, torch.nn.Identity)
-    assert none.input_options["norm"] == gain.input_options["norm"] == "component"
+    assert isinstance(natural.bn_y, torch.nn.Identity) and isinstance(natural.bn_cbcr, torch.nn.Identity)
+    assert natural.input_options["norm"] == gain.input_options["norm"] == "component"
     assert bn.input_options["norm"] == "coef"
-    x = none.example_input(2, 32)
-    none.eval()
+    x = natural.example_input(2, 32)
+    natural.eval()
     # no input normalisation: scaling one input channel changes the output (a BN would undo it)
     y2 = x[0].clone()
     y2[:, 5] *= 3.0
-    assert not torch.allclose(none(x), none((y2, x[1])))
+    assert not torch.allclose(natural(x), natural((y2, x[1])))
     # the gain: 1-D parameter (no weight decay), learns
     g = gain.bn_y.g
     assert g.dim() == 1 and g.shape == (64,) and torch.all(g == 1)
