@@ -7,6 +7,7 @@ each path before the concatenation, and which stages run after it. See DESIGN.md
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -123,6 +124,15 @@ GUEGUEN: dict[str, GueguenSpec] = {
 BN_PLACES = ("inputs", "concat")
 #: ``input_norm=`` of the Gueguen networks (the input recipe; see :class:`GueguenNet`)
 INPUT_NORMS = ("bn", "natural", "gain")
+#: Named input recipes of the Gueguen networks (``recipe=``); ``channels``, ``input_norm`` and
+#: ``mask`` given explicitly override the recipe's value.
+RECIPES: dict[str, dict[str, Any]] = {
+    # Gueguen et al.: all 192 dequantised coefficients, each batch-normalised
+    "paper": {"channels": 192, "input_norm": "bn", "mask": None},
+    # DCTNet-24's low frequencies only, at their natural scale times a learned gain
+    "low24": {"channels": 24, "input_norm": "gain", "mask": None},
+}
+DEFAULT_RECIPE = "paper"
 
 
 class InputGain(nn.Module):
@@ -144,7 +154,7 @@ class InputGain(nn.Module):
 
 
 class FrequencyMask(nn.Module):
-    """Zeroes the input channels outside a kept set (full compute: the ablation of dropping)."""
+    """Zeroes the input channels outside a kept set (full compute: dropping done the long way)."""
 
     def __init__(self, keep: list[bool]) -> None:
         super().__init__()
@@ -175,6 +185,9 @@ class GueguenNet(Net):
 
     The input recipe (options; recorded with the model's options in results and checkpoints):
 
+    - ``recipe``: a named set of the three below (:data:`RECIPES`; default
+      :data:`DEFAULT_RECIPE`): ``"paper"`` (192 coefficients, per-coefficient BN) or ``"low24"``
+      (DCTNet-24's frequencies, natural scale, learned gain). The options below override it.
     - ``channels``: 192 (the paper: all 64 frequencies of Y, Cb and Cr) or a DCTNet subset
       (24, 32, 48, 64): only those frequencies are read, so the first layers are narrower.
     - ``input_norm``: ``"bn"`` (the paper: per-coefficient statistics, then BatchNorm on each
@@ -183,7 +196,10 @@ class GueguenNet(Net):
       input times a learned gain per frequency, initialised to 1). ``"natural"`` and ``"gain"``
       ask the format for ``norm="component"``.
     - ``mask``: None or a DCTNet subset: the frequencies outside it are zeroed after the input
-      normalisation, at full compute (the ablation that tells selection from narrowing).
+      normalisation, at full width and full compute. A zeroed input adds nothing to the first
+      convolution, so this is the dropped input computed the long way; it differs only in the
+      first layer's initial weight scale (Kaiming's fan-in counts the dead channels), hence
+      its effective learning rate. The ablation shows that narrowing costs no accuracy.
     """
 
     input_format = "gueguen"
@@ -192,9 +208,17 @@ class GueguenNet(Net):
     def __init__(self, spec: GueguenSpec, num_classes: int = 1000, *,
                  stride_in: str | None = None, antialias: str = "none",
                  aa_size: int | None = None, aa_groups: int = 8, aa_softmax: str = "joint",
-                 zero_init_residual: bool = False, channels: int = 192, input_norm: str = "bn",
+                 zero_init_residual: bool = False, recipe: str | None = None,
+                 channels: int | None = None, input_norm: str | None = None,
                  mask: int | None = None) -> None:
         super().__init__(num_classes, stride_in, antialias, aa_size, aa_groups, aa_softmax)
+        recipe = DEFAULT_RECIPE if recipe is None else recipe
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
+        base = RECIPES[recipe]
+        channels = base["channels"] if channels is None else channels
+        input_norm = base["input_norm"] if input_norm is None else input_norm
+        mask = base["mask"] if mask is None else mask
         if spec.bn not in BN_PLACES or (spec.bn == "concat" and (spec.luma or spec.y)):
             raise ValueError(f"GueguenSpec.bn must be one of {BN_PLACES} ('concat' only "
                              f"without a luma conv or Y stages), got {spec.bn!r}")
@@ -213,7 +237,9 @@ class GueguenNet(Net):
             keep_y = [i in m["y"] for i in kept["y"]]
             keep_c = [i in m["c"] for i in kept["c"]] * 2
         self.spec = spec
-        self.recipe = {"channels": channels, "input_norm": input_norm, "mask": mask}
+        #: the resolved input recipe (what results and checkpoints record)
+        self.recipe = {"recipe": recipe, "channels": channels, "input_norm": input_norm,
+                       "mask": mask}
         self.input_options = {"channels": channels,
                               "norm": "coef" if input_norm == "bn" else "component"}
         y_in, c_in = len(kept["y"]), 2 * len(kept["c"])
