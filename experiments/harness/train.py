@@ -282,6 +282,9 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         model = models.create(model_name, num_classes=num_classes, **model_opts)
     except (TypeError, ValueError) as exc:  # a --model-opt value the model refuses
         raise UsageError(f"--variant {variant} {model_opts}: {exc}") from None
+    # the resolved input recipe (Gueguen models) goes into results and checkpoints, so a model
+    # rebuilds as trained even after the default recipe changes
+    model_opts = {**model_opts, **getattr(model, "recipe", {})}
     if args.hilo_threshold is not None:
         if not hasattr(model, "threshold"):
             raise UsageError("--hilo-threshold only applies to the high/low model")
