@@ -78,7 +78,7 @@ def test_receptive_field_depends_on_stride_position():
 
 def test_rfa_stage_kernels_keep_size():
     """The RFA stage's 1x1, 2x2 (asymmetric padding) and 3x3 blocks keep the 28x28 grid."""
-    model = models.create("upsampling_rfa", num_classes=10).eval()
+    model = models.create("upsampling_rfa", num_classes=10, recipe="paper").eval()
     stage = model.trunk["rfa"]
     assert [b.kernel for b in stage] == [1, 2, 3]
     x = torch.randn(1, 192, 28, 28)
@@ -88,15 +88,20 @@ def test_rfa_stage_kernels_keep_size():
 
 
 def test_late_concat_widths():
-    thin = models.create("late_concat_rfa_thinner")
+    thin = models.create("late_concat_rfa_thinner", recipe="paper")  # the paper's 192 inputs
     assert thin.y_stages["stage4"][0].out_ch + thin.cbcr_stages["cbcr"][0].out_ch == 1024
     assert thin.y_stages["rfa"][0].out_ch == 384
     assert sum(p.numel() for p in thin.parameters()) == 24_679_400  # with res3a's projection
+    # the default recipe (low24) reads 16 Y + 2 x 4 chroma frequencies: narrower first layers,
+    # the rest of the network unchanged
+    low = models.create("late_concat_rfa_thinner")
+    assert low.recipe["recipe"] == "low24" and low.y_stages["rfa"][0].out_ch == 384
+    assert sum(p.numel() for p in low.parameters()) == 24_609_920
 
 
 def test_bad_inputs_raise_clear_errors():
     rgb = models.create("resnet50", num_classes=10)
-    gg = models.create("late_concat", num_classes=10)
+    gg = models.create("late_concat", num_classes=10, recipe="paper")
     with pytest.raises(ValueError, match="expects input"):
         rgb(torch.randn(1, 4, 64, 64))
     with pytest.raises(ValueError, match="takes 2 tensor"):
@@ -218,11 +223,21 @@ def test_hilo_split_and_size():
     lo, hi = split_indices({"y": [0, 1, 8, 9], "cb": [0], "cr": [0]})
     assert lo == [0, 1, 4, 5, 16, 20] and len(hi) == 18
     model = models.create("hilo", num_classes=100)
-    params = sum(p.numel() for p in model.parameters())
-    assert 11.5e6 < params < 12.5e6          # seeds/004: 11.88M for 100 classes
+    # The input layers are 1x1 convolutions with bias (the authors' conv_block in
+    # zaocan666/DCTNet_split), no longer 3x3 without bias. Recomputed from the layer shapes:
+    #   params: low 6->32 and high 18->32 went from 9*(6+18)*32 = 6,912 weights to
+    #     (6+18)*32 + 2*32 = 832 (weights + biases): 11,992,904 - 6,080 = 11,986,824
+    #   MACs at the 56x56 grid (bias adds are not multiply-accumulates):
+    #     low input layer 6*32*3136 = 602,112 (was 5,419,008): low model 997,801,984 -> 992,985,088
+    #     high input layer 18*32*3136 = 1,806,336 (was 16,257,024): high's extra
+    #     1,024,696,320 -> 1,010,245,632; both 2,022,498,304 -> 2,003,230,720
+    for part in (model.low_in, model.high_in):
+        conv = part[0]
+        assert conv.kernel_size == (1, 1) and conv.bias is not None
+    assert sum(p.numel() for p in model.parameters()) == 11_986_824  # seeds/004: 11.88M, 100 classes
     low, high = model.part_macs(56, 56)
-    assert 0.95e9 < low < 1.05e9             # seeds/004: 0.99 GFLOPs through the low model
-    assert 1.95e9 < low + high < 2.1e9       # and 2.00 through both
+    assert low == 992_985_088                # seeds/004: 0.99 GFLOPs through the low model
+    assert low + high == 2_003_230_720       # and 2.00 through both
     with pytest.raises(ValueError, match="not in the 24"):
         models.create("hilo", low={"y": [63]})
 
@@ -338,10 +353,10 @@ def test_every_model_takes_antialias(mode):
 
 def test_summary_and_cli(capsys):
     from jpegcoef.models.__main__ import main
-    s = models.summary("late_concat_rfa_thinner", num_classes=10)
+    s = models.summary("late_concat_rfa_thinner", num_classes=10, recipe="paper")
     assert s["input_format"] == "gueguen" and s["input_shapes"] == [[1, 64, 28, 28], [1, 128, 14, 14]]
     assert s["params"] == sum(p.numel() for p in models.create("late_concat_rfa_thinner",
-                                                                  num_classes=10).parameters())
+                                                                  num_classes=10, recipe="paper").parameters())
     assert 2.85e9 < s["macs"] < 2.92e9   # 2.89 G with res3a's projection (2.77 G without)
     assert main(["summary", "resnet50", "-o", "stride_in=3x3"]) == 0
     out = capsys.readouterr().out

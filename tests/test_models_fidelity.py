@@ -200,7 +200,7 @@ def test_deconvolution_rfa_normalises_after_the_concat():
         torch.testing.assert_close(seen["x"], torch.cat([y, model.chroma(c)], 1))
     # one BN(192) has the parameters of BN(64) + BN(128): the count is unchanged
     assert _params(models.create("deconvolution_rfa")) == 28_341_608
-    late = models.create("late_concat", num_classes=10)
+    late = models.create("late_concat", num_classes=10, recipe="paper")
     assert late.bn_y.num_features == 64 and late.bn_cbcr.num_features == 128
 
 

@@ -240,3 +240,143 @@ def test_format_opt_reaches_the_input_format_and_is_checked():
     assert a.format_opts == {"upsample": "repeat"}
     with pytest.raises(UsageError, match="--format-opt"):
         _args("--variant", "dctnet24", "--format-opt", "upsample")
+
+
+# -- photos-v2 ----------------------------------------------------------------------------------
+
+_V1_DEFAULT = "photos-v1-6d942c7dc3"  # the v1 study's dataset (experiments/results/study-photos/)
+
+
+@pytest.mark.skipif(not _have, reason="pip install 'jpegcoef[photos]' (scikit-image, scikit-learn, matplotlib)")
+def test_v1_keeps_its_name_under_the_photos_profile():
+    from harness import config
+    p = _photos._params(**config.PROFILES["photos"]["photos"])
+    srcs = _photos.shipped_photos(strict=True)
+    assert _photos._v1_name(p, srcs, [_photos._file_digest(s.path) for s in srcs]) == _V1_DEFAULT
+
+
+@pytest.mark.parametrize("w, h", [(1638, 1024), (1024, 1024), (1024, 1536), (1365, 1024)])
+@pytest.mark.parametrize("cut", [0, 1, 2, 5])
+def test_v2_cells_interleave_are_disjoint_and_at_least_eight_val(w, h, cut):
+    gap = 0.02
+    c = _photos.cells_v2(w, h, 0.25, gap, cut, 3)
+    assert len(c["val"]) >= 8 and len(c["train"]) >= 8
+    sep = int(round(min(w, h) * gap / 2)) * 2
+    for a in c["train"]:
+        for b in c["val"]:
+            assert not _overlap(a, b)
+            dx = max(b[0] - a[2], a[0] - b[2])
+            dy = max(b[1] - a[3], a[1] - b[3])
+            assert max(dx, dy) >= sep - 1
+    for r in c["train"] + c["val"]:
+        assert 0 <= r[0] < r[2] <= w and 0 <= r[1] < r[3] <= h
+    # interleaved over the whole photograph: val cells in every horizontal and vertical third
+    for axis, n in ((0, w), (1, h)):
+        centres = [(r[axis] + r[axis + 2]) / 2 for r in c["val"]]
+        for k in range(3):
+            assert any(k * n / 3 <= x < (k + 1) * n / 3 for x in centres), (axis, k)
+
+
+def test_v2_cut_moves_the_cells_and_is_reproducible():
+    a = _photos.cells_v2(1638, 1024, 0.25, 0.02, 0, 0)
+    assert _photos.cells_v2(1638, 1024, 0.25, 0.02, 0, 0) == a
+    b = _photos.cells_v2(1638, 1024, 0.25, 0.02, 1, 0)
+    assert a["val"] != b["val"]
+    # a val cell of one cut overlaps train cells of the other: the cut really moves the boundary
+    assert any(_overlap(v, t) for v in a["val"] for t in b["train"])
+    # the class label changes the grid too (the photographs are not all cut alike)
+    assert _photos.cells_v2(1638, 1024, 0.25, 0.02, 0, 1) != a
+
+
+SMALL_V2 = dict(train_per_class=6, val_per_class=10, size=(32, 40), short_side=160, cell=0.25,
+                progress=False)
+
+
+@pytest.fixture(scope="module")
+def made_v2(sources, tmp_path_factory) -> Path:
+    return datasets.photos_v2(tmp_path_factory.mktemp("v2"), sources=sources, **SMALL_V2)
+
+
+def test_v2_layout_manifest_and_every_crop_in_a_cell_of_its_split(made_v2):
+    m = json.loads((made_v2 / "manifest.json").read_text())
+    assert m["version"] == "photos-v2" and made_v2.name.startswith("photos-v2-")
+    assert m["images"] == {"train": 18, "val": 30}
+    assert (made_v2 / "LICENSES.md").is_file()
+    for cls in m["layout"]:
+        assert len(cls["cells"]["val"]) >= 8
+        for split, n in (("train", 6), ("val", 10)):
+            assert len(list((made_v2 / split / cls["class"]).glob("*.jpg"))) == n
+            cells = cls["cells"][split]
+            used = set()
+            for k, *box in cls["crops"][split]:
+                c = cells[k]
+                used.add(k)
+                assert c[0] <= box[0] and c[1] <= box[1] and box[2] <= c[2] and box[3] <= c[3]
+                # and it touches no cell of the other split
+                other = cls["cells"]["val" if split == "train" else "train"]
+                assert not any(_overlap(box, o) for o in other)
+            assert len(used) == min(n, len(cells))  # cells used in turn
+    f = next((made_v2 / "val" / m["classes"][0]).glob("*.jpg"))
+    with Image.open(f) as im:
+        assert JpegImagePlugin.get_sampling(im) == 2 and 32 <= min(im.size) <= 40
+
+
+def test_v2_is_cached_reproducible_and_the_cut_changes_the_data(made_v2, sources, tmp_path):
+    assert datasets.photos_v2(made_v2.parent, sources=sources, **SMALL_V2) == made_v2
+    again = datasets.photos_v2(tmp_path, sources=sources, **SMALL_V2)
+    assert again.name == made_v2.name
+    for f in sorted(made_v2.rglob("*.jpg")):
+        assert (again / f.relative_to(made_v2)).read_bytes() == f.read_bytes()
+    cut1 = datasets.photos_v2(tmp_path, sources=sources, cut=1, **SMALL_V2)
+    assert cut1.name != made_v2.name
+    m0, m1 = (json.loads((d / "manifest.json").read_text()) for d in (made_v2, cut1))
+    assert m1["params"]["cut"] == 1
+    assert [c["cells"] for c in m0["layout"]] != [c["cells"] for c in m1["layout"]]
+
+
+@pytest.mark.parametrize("kw, match", [({"cut": -1}, "cut"), ({"short_side": 10}, "short_side"),
+                                       ({"min_val_cells": 0}, "min_val_cells"),
+                                       ({"cell": 0.5}, "val cells"), ({"size": (8, 9)}, "size")])
+def test_v2_bad_parameters_are_value_errors(sources, tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        datasets.photos_v2(tmp_path, sources=sources, **{**SMALL_V2, **kw})
+    assert not list(tmp_path.glob("photos-v2-*"))
+
+
+def test_v2_missing_photographs_name_the_debian_packages(monkeypatch):
+    monkeypatch.setattr(_photos, "SOURCES_V2", (_photos.Photo("x", "/nonexistent/x.jpg",
+                                                              "some-wallpapers", "CC0", "me"),))
+    with pytest.raises(RuntimeError, match="apt-get install some-wallpapers"):
+        _photos.shipped_photos_v2()
+    assert _photos.shipped_photos_v2(strict=False) == []
+
+
+def test_v2_sources_have_licences_credits_and_debian_packages():
+    assert len(_photos.SOURCES_V2) >= 30
+    assert len({p.name for p in _photos.SOURCES_V2}) == len(_photos.SOURCES_V2)
+    for p in _photos.SOURCES_V2:
+        assert p.licence and p.credit and p.package in _photos.PACKAGES_V2
+        assert p.path.startswith("/usr/share/")
+
+
+_have_v2 = all(Path(p.path).is_file() for p in _photos.SOURCES_V2)
+
+
+@pytest.mark.skipif(not _have_v2, reason="sudo apt-get install " + " ".join(_photos.PACKAGES_V2))
+def test_v2_shipped_photographs_are_large_photographs():
+    modes = {}
+    for p in _photos.shipped_photos_v2():
+        with Image.open(p.path) as im:
+            assert min(im.size) >= 1000, (p.name, im.size)
+            modes[p.name] = im.mode
+    # colour, except plasma's "Grey" (a black-and-white photograph, used as RGB)
+    assert {n for n, m in modes.items() if m != "RGB"} == {"grey"}
+
+
+def test_dataset_photos_v2_selects_its_profile_and_takes_photos_opt():
+    a = _args("--variant", "resnet50", "--dataset", "photos-v2", "--photos-opt", "cut=1")
+    assert a.profile == "photos-v2" and a.dataset == "photos-v2" and a.photos == {"cut": 1}
+    from harness import train
+    a = _args("--variant", "resnet50", "--dataset", "photos-v2", "--photos-opt", "colour=1")
+    with pytest.raises(UsageError, match="--photos-opt: unknown option.*colour"):
+        train.dataset_root(a, SimpleNamespace(is_main=True))

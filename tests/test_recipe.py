@@ -104,21 +104,21 @@ GUEGUEN = ["late_concat_rfa_thinner", "late_concat_rfa", "upsampling_rfa"]
 
 @pytest.mark.parametrize("variant", GUEGUEN)
 def test_dropped_channels_narrow_the_first_layers(variant):
-    full = models.create(variant, 10)
-    sub = models.create(variant, 10, channels=24)
+    full = models.create(variant, 10, recipe="paper")
+    sub = models.create(variant, 10, recipe="paper", channels=24)
     assert sub.input_options == {"channels": 24, "norm": "coef"}
     assert [t.shape[1] for t in sub.example_input(1, 64)] == [16, 8]
     assert sum(p.numel() for p in sub.parameters()) < sum(p.numel() for p in full.parameters())
     macs = {m: models.summary(variant, 10, size=64, **o)["macs"]
-            for m, o in (("full", {}), ("sub", {"channels": 24}))}
+            for m, o in (("full", {"recipe": "paper"}), ("sub", {"recipe": "paper", "channels": 24}))}
     assert macs["sub"] < macs["full"]
     assert sub(sub.example_input(2, 64)).shape == (2, 10)
 
 
 def test_input_norm_options_build_what_they_say():
-    bn = models.create("late_concat_rfa_thinner", 10)
-    natural = models.create("late_concat_rfa_thinner", 10, input_norm="natural")
-    gain = models.create("late_concat_rfa_thinner", 10, input_norm="gain")
+    bn = models.create("late_concat_rfa_thinner", 10, recipe="paper")
+    natural = models.create("late_concat_rfa_thinner", 10, recipe="paper", input_norm="natural")
+    gain = models.create("late_concat_rfa_thinner", 10, recipe="paper", input_norm="gain")
     assert isinstance(bn.bn_y, torch.nn.BatchNorm2d)
     assert isinstance(natural.bn_y, torch.nn.Identity) and isinstance(natural.bn_cbcr, torch.nn.Identity)
     assert natural.input_options["norm"] == gain.input_options["norm"] == "component"
@@ -144,7 +144,7 @@ def test_input_norm_options_build_what_they_say():
 
 
 def test_mask_zeroes_the_other_frequencies_at_full_width():
-    m = models.create("late_concat_rfa_thinner", 10, mask=24).eval()
+    m = models.create("late_concat_rfa_thinner", 10, recipe="paper", mask=24).eval()
     assert [t.shape[1] for t in m.example_input(1, 64)] == [64, 128]
     x = m.example_input(2, 32)
     y2, c2 = x[0].clone(), x[1].clone()
@@ -170,17 +170,29 @@ def test_recipe_is_recorded_and_reloaded(tmp_path):
     from jpegcoef import inference  # noqa: PLC0415
 
     data = make_dataset(tmp_path / "data")
+    # the paper's recipe, one flag away from the default (low24): recorded resolved, so the
+    # checkpoint rebuilds the paper's network whatever the default is when it is loaded
     run(["--data", str(data), "--variant", "late_concat_rfa_thinner", "--epochs", "1",
-         "--model-opt", "channels=24", "--model-opt", "input_norm=gain", "--no-measure",
-         "--shift-max", "0"], tmp_path)
+         "--model-opt", "recipe=paper", "--no-measure", "--shift-max", "0"], tmp_path)
     r = results(tmp_path)["late_concat_rfa_thinner"]
-    assert r["model_options"]["channels"] == 24 and r["model_options"]["input_norm"] == "gain"
-    assert r["format_options"] == {"channels": 24, "norm": "component"}
+    assert {k: r["model_options"][k] for k in ("recipe", "channels", "input_norm", "mask")} == \
+        {"recipe": "paper", "channels": 192, "input_norm": "bn", "mask": None}
+    assert r["format_options"] == {"channels": 192, "norm": "coef"}
     ck = tmp_path / "ckpt" / f"late_concat_rfa_thinner-{data.name}" / "model.pt"
     clf = inference.load(ck)
-    assert clf.format.options == {"channels": 24, "norm": "component"}
-    assert clf.model.bn_y.g.shape == (16,)
+    assert clf.format.options == {"channels": 192, "norm": "coef"}
+    assert isinstance(clf.model.bn_y, torch.nn.BatchNorm2d) and clf.model.bn_y.num_features == 64
     files = sorted(str(p) for p in (data / "val").rglob("*.jpg"))
     top1 = np.mean([p["top"][0][0] == Path(p["file"]).parent.name
                     for p in clf.predict(files, top_k=1)])
     assert top1 == pytest.approx(r["metrics"]["top1"], abs=1e-6)
+
+
+def test_default_recipe_is_low24_and_deconvolution_keeps_the_papers():
+    for variant in GUEGUEN:
+        m = models.create(variant, 10)
+        assert m.recipe == {"recipe": "low24", "channels": 24, "input_norm": "gain", "mask": None}
+        assert m.input_options == {"channels": 24, "norm": "component"}
+        assert [t.shape[1] for t in m.example_input(1, 64)] == [16, 8]
+    d = models.create("deconvolution_rfa", 10)
+    assert d.recipe["recipe"] == "paper" and d.input_options == {"channels": 192, "norm": "coef"}

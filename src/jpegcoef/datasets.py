@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-__all__ = ["synthetic", "photos", "shipped_photos", "Photo", "SHAPES", "TEXTURES", "class_names", "cache_dir"]
+__all__ = ["synthetic", "photos", "photos_v2", "shipped_photos", "shipped_photos_v2", "PACKAGES_V2", "Photo", "SHAPES", "TEXTURES", "class_names", "cache_dir"]
 
 VERSION = "synthetic-v1"
 SHAPES = ("disk", "square", "triangle", "ring", "cross")
@@ -302,4 +302,4 @@ def synthetic(root: Union[None, str, os.PathLike] = None, *, classes: Optional[i
 
 
 # The real-photograph benchmark lives in its own module; it is part of this one's public surface.
-from ._photos import Photo, photos, shipped_photos  # noqa: E402
+from ._photos import PACKAGES_V2, Photo, photos, photos_v2, shipped_photos, shipped_photos_v2  # noqa: E402
