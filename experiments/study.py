@@ -1,9 +1,9 @@
 """The accuracy study: every family against resnet50 on real photographs, seeds x cuts, one schedule.
 
 Each row of :data:`STUDY` is trained, evaluated and measured by ``experiments/run.py`` on
-``--dataset photos-v2`` (``jpegcoef.datasets.photos(version="v2")``: crops of 37 photographs that
+``--dataset photos-v2`` (``jpegcoef.datasets.photos_v2()``: crops of 37 photographs that
 Debian's wallpaper packages ship, train and val cells interleaved over each photograph) under the
-``photos`` profile: the same epochs, batch, learning rate, augmentation (RandomResizedCrop + flip;
+``photos-v2`` profile: the same epochs, batch, learning rate, augmentation (RandomResizedCrop + flip;
 DCT-domain for DCT inputs; evaluation resize + centre crop) and crop size for every variant. Each
 row runs for every training seed (``--seeds``) on every dataset cut (``--cuts``: the cut seed moves
 the train/val cells, so dataset variance is measured apart from training-seed variance). Then all
@@ -71,7 +71,8 @@ class Row:
     cuts: tuple[int, ...] = (0, 1)
 
 
-#: The study (issue 26): resnet50 against each family, under the default input recipe.
+#: The study (issue 26): resnet50 against each family, under the default input recipe (the
+#: Gueguen rows: ``models.resnet.DEFAULT_RECIPE``, low24; the paper's is the recipe ablation).
 STUDY: list[Row] = [
     Row("resnet50", "resnet50", note="RGB baseline (Gueguen et al., DCTNet)"),
     Row("upsampling_rfa", "upsampling_rfa", note="Gueguen et al."),
@@ -96,7 +97,8 @@ def _mo(*opts: str) -> tuple[str, ...]:
 _PAPER = ("channels=192", "input_norm=bn")
 #: Ablations: one factor changed against a study row, to explain a measured gap.
 ABLATIONS: list[Row] = [
-    # -- recipe: the Gueguen input (item 2). Each changes what the first layer sees.
+    # -- recipe: the Gueguen input (item 2). Each changes what the first layer sees; the rows
+    # run the default (low24: DCTNet-24's frequencies, natural scale x a learned gain).
     *[_abl(r, "recipe=paper", _mo(*_PAPER),
            "the paper's input: all 192 coefficients, per-coefficient BatchNorm", "recipe")
       for r in ("late_concat_rfa_thinner", "late_concat_rfa", "upsampling_rfa")],
@@ -112,8 +114,8 @@ ABLATIONS: list[Row] = [
          "recipe"),
     _abl("late_concat_rfa_thinner", "norm=gain", _mo("channels=192", "input_norm=gain"),
          "192 coefficients at the natural scale times a learned per-frequency gain", "recipe"),
-    _abl("late_concat_rfa_thinner", "drop=24+gain", _mo("channels=24", "input_norm=gain"),
-         "DCTNet-24's frequencies at the natural scale times a learned gain", "recipe"),
+    _abl("late_concat_rfa_thinner", "drop=24+natural", _mo("channels=24", "input_norm=natural"),
+         "DCTNet-24's frequencies at the natural scale, no learned gain", "recipe"),
     # -- lr: a small sweep per row, scored on a held-out 20% of train (item 3)
     *[_abl(r, f"lr={lr}", ("--lr", str(lr), "--holdout", "0.2"),
            f"lr {lr}, evaluated on a held-out 20% of train (not val)", "lr", seeds=(0,))
@@ -343,7 +345,7 @@ def aggregate(results: list[RunResult], speed_info: Optional[dict[str, Any]],
                                                 for r in runs),
             "optimizer_steps": runs[0].data.get("optimizer_steps"),
             "eval_split": runs[0].data.get("eval_split", "val"),
-            "hilo_early_exit": (runs[0].data.get("hilo") or {}).get("early_exit_fraction"),
+            "hilo_early_exit": (runs[0].data.get("hilo") or {}).get("early_exit_rate"),
             "run_seconds": [r.data["timing"]["total_s"] for r in runs],
             "confusion": _confusion(runs),
         }

@@ -2,8 +2,10 @@
 
 Two half-width ResNet-50s (every conv's output channels halved) on the 24-channel DCTNet input.
 The low model sees the 6 lowest frequencies (default Y 0, 1, 8, 9; Cb 0; Cr 0), the high model
-the other 18. Each starts with an input conv (3x3 conv + BN + ReLU); the high model concatenates
-its input conv's output with the low model's before its residual stages.
+the other 18. Each starts with an input layer (1x1 conv with bias + BN + ReLU, the authors'
+``conv_block`` in zaocan666/DCTNet_split: a per-position mix of the frequencies, no spatial
+kernel); the high model concatenates its input layer's output with the low model's before its
+residual stages.
 
 Inference (eval mode): run the low model; a sample exits with the low model's answer iff its
 top-1 softmax probability >= ``threshold``; the high model runs only on the others.
@@ -64,7 +66,11 @@ class _Branch(nn.Module):
 
 
 def _input_conv(in_ch: int, out_ch: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False),
+    """The input layer of each half: a 1x1 convolution *with* bias, BN and ReLU, as the authors'
+    code builds it (``conv_block`` in zaocan666/DCTNet_split: ``Conv2d(kernel_size=1, bias=True)``,
+    ``BatchNorm2d``, ``ReLU``). The bias starts at zero (:func:`~.layers.init_weights`) and,
+    like every bias, takes no weight decay (``harness.schedule.make_optimizer``)."""
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, bias=True),
                          nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
 
 

@@ -66,10 +66,11 @@ def _untrained(fmt_name: str, model: str) -> inference.Classifier:
     from jpegcoef import models
 
     net = models.create(model, num_classes=3).eval()
+    fopts = dict(getattr(net, "input_options", {}))  # the format the model asks for (its recipe)
     rec = inference.model_record(model=model, model_options={}, classes=["a", "b", "c"],
-                                 input_format=fmt_name, format_options={}, stats=None, crop=32,
+                                 input_format=fmt_name, format_options=fopts, stats=None, crop=32,
                                  augment="crop" if fmt_name != "rgb" else None)
-    return inference.Classifier(net, formats.get(fmt_name), ["a", "b", "c"], 32, rec)
+    return inference.Classifier(net, formats.get(fmt_name, **fopts), ["a", "b", "c"], 32, rec)
 
 
 def _random_batch(clf: inference.Classifier, n: int = 5) -> dict:

@@ -85,6 +85,28 @@ def test_dctnet_protocol_baseline_is_torchvisions_resnet50():
     assert formats.get("dctnet", channels=24).upsample == "bilinear"
 
 
+def test_dctnet_protocol_halves_the_rgb_crop():
+    """DCTNet compared its DCT models at 448 with the RGB ResNet-50 at 224 (4.09 GMACs): under
+    --protocol dctnet an RGB model gets half the DCT crop, and the evaluation resize of that
+    half; the DCT models keep the full crop (end to end: tests/test_harness_budget.py)."""
+    p = protocols.get("dctnet")
+    assert p.rgb_crop_divisor == 2
+    assert (p.crop_for("rgb"), p.crop_for("dctnet")) == (224, 448)       # DCTNet vs ResNet-50
+    r = p.resolved()
+    assert (r["crop"], r["eval_resize"], r["rgb_crop"], r["rgb_eval_resize"]) == (448, 512, 224, 256)
+    r = p.resolved(64)
+    assert (r["crop"], r["eval_resize"], r["rgb_crop"], r["rgb_eval_resize"]) == (64, 73, 32, 36)
+    for name in ("gueguen", "hilo"):                                       # the others: one crop
+        q = protocols.get(name).resolved(64)
+        assert q["rgb_crop"] == q["crop"] == 64 and q["rgb_crop_divisor"] == 1
+    a = _args("--variant", "resnet50", "--protocol", "dctnet", "--data", "/x")
+    assert protocols.model_crop(a.protocol_settings, a.crop, "rgb") == 224
+    assert protocols.model_crop(a.protocol_settings, a.crop, "dctnet") == 448
+    assert protocols.model_crop(None, 64, "rgb") == 64                     # no protocol
+    assert protocols.model_crop(a.protocol_settings, None, "rgb") is None  # the model's own size
+    assert "rgb_crop_divisor" in protocols.__doc__ and "224" in protocols.__doc__
+
+
 def test_unknown_protocol_is_a_usage_error():
     with pytest.raises(SystemExit):
         config.build_parser().parse_args(["--protocol", "nope"])

@@ -249,6 +249,22 @@ def test_end_to_end_several_variants(tiny, trained):
         assert 1 <= me["inference_batch"] <= r["dataset"]["val_images"]
         assert me["train_images_per_s"] > 0 and me["device"] == "cpu"
         assert len(r["history"]) == (4 if r["variant"] == "hilo" else 2)
+        # the confusion of the evaluation's own predictions: every val image once, the
+        # diagonal the top-1 count, per class the diagonal over the row
+        conf = r["confusion"]
+        assert conf["classes"] == ["class0", "class1", "class2"] and r["eval_split"] == "val"
+        rows = conf["matrix"]
+        assert [len(row) for row in rows] == [3, 3, 3]
+        assert all(isinstance(v, int) and v >= 0 for row in rows for v in row)
+        assert [sum(row) for row in rows] == [4, 4, 4]                      # 4 val images a class
+        assert sum(rows[i][i] for i in range(3)) == round(m["top1"] * 12)
+        assert r["per_class_top1"] == {c: rows[i][i] / 4 for i, c in enumerate(conf["classes"])}
+        # optimiser steps: 24 images / batch 6 = 4 a epoch, 2 epochs; hilo: each of its two steps
+        steps = 4 * len(r["history"])
+        assert r["optimizer_steps"] == steps and r["images_seen"] == 6 * steps
+        assert r["schedule"]["step_budget"] is None and r["schedule"]["steps_per_epoch"] == 4
+        assert (r["dataset"]["train_fraction"], r["dataset"]["holdout"]) == (1.0, None)
+    assert res["hilo"]["schedule"]["hilo_step_steps"] == [8, 8]
     assert res["resnet50"]["measures"]["bytes_per_image"] == 3 * 32 * 32      # uint8 RGB crop
     # the same pixel shifts for RGB and DCT inputs (issue 12), so the two numbers compare
     assert res["resnet50"]["metrics"]["shift_unit_px"] == 16
@@ -360,6 +376,11 @@ def test_ddp_gloo_two_processes(tiny, tmp_path):
     # 24 training images in batches of 6 per process, DistributedSampler halves: 2 steps x 12 images
     assert [round(e["images_per_s"] * e["time_s"]) for e in r["history"]] == [24] * 4  # 2 steps
     assert 0.0 <= r["metrics"]["top1"] <= 1.0
+    # steps are taken in lockstep (2 a epoch, 4 epochs over hilo's two steps); images summed
+    # over the ranks; rank 0's confusion covers every val image
+    assert r["optimizer_steps"] == 8 and r["images_seen"] == 96
+    assert sum(map(sum, r["confusion"]["matrix"])) == r["dataset"]["val_images"] == 12
+    assert sum(r["confusion"]["matrix"][i][i] for i in range(3)) == round(r["metrics"]["top1"] * 12)
 
 
 def test_resume_after_kill_matches_uninterrupted_run(tiny, tmp_path):

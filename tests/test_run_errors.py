@@ -60,9 +60,9 @@ def test_help_shows_every_default(capsys):
     with pytest.raises(SystemExit):
         config.build_parser().parse_args(["--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "images per process per step (default: from --profile: synthetic 32, photos 32, imagenet 64)" in out
-    assert "training epochs (default: from --profile: synthetic 2, photos 4, imagenet 90)" in out
-    assert "(default: from --profile: synthetic 64, photos 64, imagenet the model's input size)" in out
+    assert "images per process per step (default: from --profile: synthetic 32, photos 32, photos-v2 32, imagenet 64)" in out
+    assert "training epochs (default: from --profile: synthetic 2, photos 4, photos-v2 4, imagenet 90)" in out
+    assert "(default: from --profile: synthetic 64, photos 64, photos-v2 64, imagenet the model's input size)" in out
     assert "auto | cpu | cuda | cuda:N (default: auto)" in out
     assert "experiments/checkpoints/<variant>-<dataset>/" in out and "Exit status:" in out
 

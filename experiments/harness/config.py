@@ -63,6 +63,19 @@ PROFILES: dict[str, dict[str, Any]] = {
         # the 64 px crop is an 8x8 block grid, as in the synthetic profile (see there)
         "variant_defaults": {"hilo": {"layer2_stride": 1}},
     },
+    # --dataset photos-v2: jpegcoef.datasets.photos_v2() (37 photographs from Debian's wallpaper
+    # packages; 1184 train / 888 val crops of 80-112 px from interleaved checkerboard cells, the
+    # cells moved by --photos-opt cut=N). The photos schedule (148 optimiser steps at batch 32):
+    # one resnet50 run takes about 3.5 minutes on 2 CPU cores.
+    "photos-v2": {
+        "epochs": 4, "batch_size": 32, "crop": 64, "lr": 0.05, "momentum": 0.9,
+        "weight_decay": 5e-5, "warmup_epochs": 0.5, "label_smoothing": 0.1, "workers": 0,
+        "eval_every": 0, "clip_grad": 2.0,
+        "gate_lambda": 0.021, "gate_lr_scale": 20.0, "gate_stats": "train",
+        "synthetic": {}, "photos": {},
+        "model_defaults": {"zero_init_residual": True},
+        "variant_defaults": {"hilo": {"layer2_stride": 1}},
+    },
     "imagenet": {
         "epochs": 90, "batch_size": 64, "crop": None, "lr": None, "momentum": 0.9,
         "weight_decay": 1e-4, "warmup_epochs": 5.0, "label_smoothing": 0.1, "workers": 8,  # at most the CPU count
@@ -143,14 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", help="root with train/ and val/, each an ImageFolder or a folder of "
                                   "tar shards ('jpegcoef prepare --shards N'; default: the embedded "
                                   "synthetic dataset, generated on first use)")
-    g.add_argument("--dataset", choices=["synthetic", "photos"],
+    g.add_argument("--dataset", choices=["synthetic", "photos", "photos-v2"],
                    help="without --data, the generated dataset: synthetic (the default: shapes and "
-                        "textures, the fast smoke run) or photos (crops of the photographs that "
-                        "scikit-image, scikit-learn and matplotlib ship: pip install 'jpegcoef[photos]'; "
-                        "selects the photos profile)")
+                        "textures, the fast smoke run), photos (v1: crops of the 10 photographs that "
+                        "scikit-image, scikit-learn and matplotlib ship: pip install 'jpegcoef[photos]') "
+                        "or photos-v2 (the study's: 37 photographs from Debian's wallpaper packages, "
+                        "jpegcoef.datasets.PACKAGES_V2); each selects its profile")
     g.add_argument("--photos-opt", action="append", metavar="KEY=VALUE",
-                   help="jpegcoef.datasets.photos() option (repeatable; e.g. train_per_class=100, "
-                        "size=(80,112)); replaces the profile's")
+                   help="jpegcoef.datasets.photos() / photos_v2() option (repeatable; e.g. "
+                        "train_per_class=100, size=(80,112); photos-v2: cut=1 moves the cells); "
+                        "replaces the profile's")
     g.add_argument("--format-opt", action="append", metavar="KEY=VALUE",
                    help="input-format option passed to jpegcoef.formats.get (repeatable; e.g. "
                         "upsample=repeat for dctnet's chroma: bilinear (default), dct, repeat)")
@@ -168,16 +183,35 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, help="data-loader worker processes")
     g.add_argument("--on-error", choices=["raise", "skip"], default="skip",
                    help="unreadable files: skip (and report them) or raise (default: skip)")
+    g.add_argument("--train-fraction", type=float, default=1.0, metavar="F",
+                   help="train on a class-stratified random fraction F (0 < F <= 1) of the training "
+                        "split, at least one image per class, drawn by --fraction-seed (not --seed: the "
+                        "same images for every variant and seed; a smaller F is a subset of a larger "
+                        "one); with --holdout, a fraction of what is left after the holdout")
+    g.add_argument("--holdout", type=float, metavar="F",
+                   help="hold out a class-stratified fraction F (0 < F < 0.5) of the training split "
+                        "(drawn by --fraction-seed), train on the rest and evaluate on the held-out "
+                        "images (evaluation transform) instead of val: the result says "
+                        "eval_split 'holdout' (for choosing e.g. the learning rate without val)")
+    g.add_argument("--fraction-seed", type=int, default=0, metavar="S",
+                   help="seed of the --train-fraction and --holdout draws (>= 0)")
     s = p.add_argument_group("schedule")
     s.add_argument("--profile", choices=sorted(PROFILES),
                    help="default schedule (default: synthetic without --data, else imagenet)")
     s.add_argument("--protocol", choices=sorted(PROTOCOLS),
                    help="a paper's data protocol (experiments/harness/protocols.py): gueguen (RRC 224, "
                         "eval 256 -> 224), dctnet (RRC 448, eval 512 -> 448, full-resolution chroma, "
-                        "training-set statistics, torchvision ResNet-50 baseline), hilo (seeds/004: "
+                        "training-set statistics, torchvision ResNet-50 baseline at half the DCT crop: "
+                        "RRC 224, eval 256 -> 224, its 4.09-GMAC setting), hilo (seeds/004: "
                         "448, layer2 stride 2, baseline dctnet24_s2, threshold 0.85); --crop N scales it "
                         "(evaluation resize 256/224 x N); without --data the crop is the profile's")
     s.add_argument("--epochs", type=int, help="training epochs")
+    s.add_argument("--step-budget", type=int, metavar="N",
+                   help="train for exactly N optimiser steps in all instead of --epochs (N / steps "
+                        "per epoch epochs, the last one partial; warm-up and cosine over the N steps, "
+                        "the floor on step N); the high/low model splits N between its two steps "
+                        "(N//2 and N - N//2, or by --hilo-step1-fraction), each with its own "
+                        "warm-up and cosine")
     s.add_argument("-b", "--batch-size", type=int, help="images per process per step")
     s.add_argument("--lr", type=float, help="peak learning rate (imagenet profile: "
                                             "0.1 x global batch / 256)")
@@ -280,6 +314,21 @@ def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
 
     if args.data and args.dataset:
         raise UsageError("--dataset names a generated dataset; it does not go with --data")
+    budget = getattr(args, "step_budget", None)
+    if budget is not None:
+        if budget < 1:
+            raise UsageError("--step-budget must be >= 1")
+        if args.epochs is not None:
+            raise UsageError("--step-budget N replaces --epochs (N optimiser steps in all): "
+                             "give one of them")
+    fraction = getattr(args, "train_fraction", 1.0)
+    if fraction is None or not 0.0 < fraction <= 1.0:
+        raise UsageError("--train-fraction must be in (0, 1]")
+    holdout = getattr(args, "holdout", None)
+    if holdout is not None and not 0.0 < holdout < 0.5:
+        raise UsageError("--holdout must be in (0, 0.5)")
+    if getattr(args, "fraction_seed", 0) < 0:
+        raise UsageError("--fraction-seed must be >= 0")
     if not args.data and args.dataset is None:
         args.dataset = "synthetic"
     if args.profile is None:

@@ -66,15 +66,50 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] =
 
 
 # -- accuracy ----------------------------------------------------------------------------------
+def confusion_counts(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The (num_classes, num_classes) int64 matrix on the CPU, ``[true][pred]`` counting the
+    samples; labels outside ``[0, num_classes)`` (unlabelled files) are left out."""
+    pred, labels = pred.reshape(-1).long(), labels.reshape(-1).long()
+    keep = (labels >= 0) & (labels < num_classes)
+    flat = labels[keep] * num_classes + pred[keep]
+    return torch.bincount(flat, minlength=num_classes * num_classes).view(
+        num_classes, num_classes).cpu()
+
+
+def per_class_top1(matrix: list[list[int]], classes: list[str]) -> dict[str, float | None]:
+    """``{class name: diagonal / row sum}`` of a confusion matrix (rows: the true class); None for
+    a class with no image in the evaluated split."""
+    if len(matrix) != len(classes):
+        raise ValueError(f"a {len(matrix)}-class confusion matrix for {len(classes)} class names")
+    out: dict[str, float | None] = {}
+    for i, (name, row) in enumerate(zip(classes, matrix)):
+        total = sum(row)
+        out[name] = row[i] / total if total else None
+    return out
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, fmt: Any, device: torch.device, *, amp: bool = False,
-             channels_last: bool = False, desc: str = "eval", progress: bool = True) -> dict[str, Any]:
-    """Top-1/top-5/loss over ``loader``; gate frequencies and early-exit stats when present.
+             channels_last: bool = False, desc: str = "eval", progress: bool = True,
+             num_classes: int | None = None, info: Any = None) -> dict[str, Any]:
+    """Top-1/top-5/loss over ``loader``; the confusion matrix of the same predictions; gate
+    frequencies and early-exit stats when present.
 
-    Returns ``{"images", "top1", "top5", "loss", "gate_frequency" (list | None),
-    "early_exit_rate" (float | None), "avg_macs" (float | None)}``.
+    The prediction of an image is the first of its top-5 (one ``topk`` per batch), so the
+    confusion matrix's diagonal sums to exactly the top-1 count. With ``info`` (a
+    :class:`~harness.distributed.DistInfo`) of a distributed run every count is summed over the
+    ranks with ``all_reduce`` (each rank then evaluates its own shard of the split, and every
+    rank must call this); without it (or in one process) the counts are this process's.
+    ``num_classes`` sizes the matrix up front (default: the logits' width, seen on the first
+    batch); give it under DDP so that a rank with an empty shard still sends a matrix.
+
+    Returns ``{"images", "top1", "top5", "loss", "confusion" (list of rows: ``[true][pred]``
+    image counts), "gate_frequency" (list | None), "early_exit_rate" (float | None),
+    "avg_macs" (float | None)}``.
     """
     from tqdm import tqdm  # noqa: PLC0415
+
+    from .distributed import all_reduce_sum  # noqa: PLC0415
 
     model.eval()
     bare = unwrap(model)
@@ -84,15 +119,24 @@ def evaluate(model: nn.Module, loader, fmt: Any, device: torch.device, *, amp: b
     exits = 0
     macs_sum = 0.0
     has_exit = False
+    confusion: torch.Tensor | None = (None if num_classes is None else
+                                      torch.zeros(num_classes, num_classes, dtype=torch.int64))
     for batch, labels in tqdm(loader, desc=desc, leave=False, disable=not progress):
         x = model_input(fmt, batch, device, channels_last)
         labels = labels.to(device)
         with autocast(device, amp):
             logits = call(model, x).float()
         loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
-        a, b = topk_correct(logits, labels)
-        c1 += a
-        c5 += b
+        classes = logits.shape[1]
+        top = logits.topk(min(5, classes), dim=1).indices
+        pred = top[:, 0]
+        c1 += int((pred == labels).sum())
+        c5 += int(top.eq(labels.view(-1, 1)).any(dim=1).sum())
+        counts = confusion_counts(pred, labels, classes)
+        if confusion is not None and confusion.shape != counts.shape:
+            raise ValueError(f"the model gives {classes} logits for a {len(confusion)}-class "
+                             f"confusion matrix")
+        confusion = counts if confusion is None else confusion + counts
         n += labels.numel()
         gate = getattr(bare, "last_gate", None)
         if gate is not None:
@@ -102,6 +146,22 @@ def evaluate(model: nn.Module, loader, fmt: Any, device: torch.device, *, amp: b
             has_exit = True
             exits += int(bare.last_exit.sum())
             macs_sum += float(bare.last_macs) * labels.numel()
+    if info is not None and info.world_size > 1:
+        # one all_reduce of every sum (float64: exact for counts below 2**53); every rank's
+        # model has the same classes, so the matrices (and gate vectors) line up
+        k = int(confusion.shape[0]) if confusion is not None else 0
+        g = len(gate_sum) if gate_sum is not None else 0
+        flat = [float(n), float(c1), float(c5), loss_sum, float(exits), macs_sum, float(has_exit)]
+        flat += (confusion.flatten().tolist() if confusion is not None else [])
+        flat += (gate_sum.tolist() if gate_sum is not None else [])
+        summed = all_reduce_sum(flat, info, device)
+        n, c1, c5, exits = (int(round(v)) for v in (summed[0], summed[1], summed[2], summed[4]))
+        loss_sum, macs_sum, has_exit = summed[3], summed[5], summed[6] > 0
+        if confusion is not None:
+            confusion = torch.tensor([round(v) for v in summed[7:7 + k * k]],
+                                     dtype=torch.int64).view(k, k)
+        if gate_sum is not None:
+            gate_sum = torch.tensor(summed[7 + k * k:7 + k * k + g])
     if n == 0:
         raise RuntimeError("evaluation loader produced no images")
     return {
@@ -109,6 +169,7 @@ def evaluate(model: nn.Module, loader, fmt: Any, device: torch.device, *, amp: b
         "top1": c1 / n,
         "top5": c5 / n,
         "loss": loss_sum / n,
+        "confusion": confusion.tolist() if confusion is not None else None,
         "gate_frequency": (gate_sum / n).tolist() if gate_sum is not None else None,
         "early_exit_rate": exits / n if has_exit else None,
         "avg_macs": macs_sum / n if has_exit else None,

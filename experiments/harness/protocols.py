@@ -1,7 +1,7 @@
 """The papers' data protocols as named profiles (``run.py --protocol NAME``).
 
-A protocol fixes what the papers fixed about the data: the training crop and augmentation, the
-evaluation resize and centre crop, the chroma resolution, the input normalisation, the variants
+A protocol fixes what the papers fixed about the data: the training crop and augmentation (and,
+for ``dctnet``, the RGB baseline's smaller crop), the evaluation resize and centre crop, the chroma resolution, the input normalisation, the variants
 it compares and the model options they were compared with. The *schedule* (epochs, learning
 rate, batch) stays the ``--profile``'s: a CPU-sized run of a protocol is the protocol at a
 smaller ``--crop`` with the evaluation resize scaled in proportion (256/224 x crop), so the
@@ -15,7 +15,11 @@ dctnet     Xu et al., "Learning in the Frequency Domain" (CVPR 2020): RRC 448 + 
            resize 512 + centre crop 448; chroma at full resolution (the DCT of the bilinearly
            upsampled chroma, DCTNet's ``upsample="bilinear"`` default); normalisation from the
            training set's statistics; RGB baseline torchvision's ResNet-50 (stride on the 3x3,
-           4.09 GMACs at 224), which DCTNet compared against.
+           4.09 GMACs at 224), which DCTNet compared against *at 224*: its DCT models take a 448
+           crop (56x56 blocks, the grid the RGB model reaches after its stride-4 stem at 224), so
+           an RGB model (input format ``rgb``) gets half the DCT crop (``rgb_crop_divisor`` 2:
+           RRC 224, evaluate resize 256 + centre 224; at ``--crop N``, N // 2 and its resize
+           int(N // 2 / 0.875)). The DCT models keep the full crop.
 hilo       seeds/004 (high/low-frequency split): 448 px DCT input (56x56 maps), RRC + flip,
            evaluate resize 512 + centre crop 448; every ResNet with layer2 at stride 2; baseline
            DCT-24 ResNet-50 at layer2 stride 2 (``dctnet24_s2``) and RGB ResNet-50; early-exit
@@ -47,6 +51,9 @@ class Protocol:
     variant_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     hilo_threshold: float | None = None
     paper_schedule: dict[str, Any] = field(default_factory=dict)
+    #: an RGB model's crop is the protocol's (DCT) crop divided by this (dctnet: 2, the RGB
+    #: baseline at 224 against DCT inputs at 448); the evaluation resize follows its crop
+    rgb_crop_divisor: int = 1
 
     def eval_resize(self, crop: int | None = None) -> int:
         """Short side the evaluation resizes to before its centre crop of ``crop`` (default the
@@ -54,11 +61,21 @@ class Protocol:
         c = self.crop if crop is None else int(crop)
         return int(c / 0.875)
 
+    def crop_for(self, input_format: str, crop: int | None = None) -> int:
+        """The crop of a model whose input format is ``input_format`` when the protocol runs at
+        ``crop`` (default the protocol's): an RGB model's is ``crop // rgb_crop_divisor``."""
+        c = self.crop if crop is None else int(crop)
+        return c // self.rgb_crop_divisor if input_format == "rgb" else c
+
     def resolved(self, crop: int | None = None) -> dict[str, Any]:
-        """The protocol's settings at ``crop`` (a CPU-sized run), for result files and tests."""
+        """The protocol's settings at ``crop`` (a CPU-sized run), for result files and tests:
+        ``crop`` / ``eval_resize`` are the DCT inputs', ``rgb_crop`` / ``rgb_eval_resize`` an
+        RGB model's (the same unless ``rgb_crop_divisor`` > 1)."""
         out = asdict(self)
         c = self.crop if crop is None else int(crop)
+        rgb = self.crop_for("rgb", c)
         out.update(crop=c, eval_resize=self.eval_resize(c), paper_crop=self.crop,
+                   rgb_crop=rgb, rgb_eval_resize=self.eval_resize(rgb),
                    variants=list(self.variants), baseline=list(self.baseline))
         return out
 
@@ -76,7 +93,9 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
         baseline=("resnet50",), stats="train",
         chroma="full resolution: DCT of the bilinearly upsampled chroma (format upsample='bilinear')",
         # torchvision's ResNet-50 (v1.5): the stride on the 3x3 of each first bottleneck
-        variant_defaults={"resnet50": {"stride_in": "3x3"}}),
+        variant_defaults={"resnet50": {"stride_in": "3x3"}},
+        # DCTNet's comparison: DCT inputs at 448 against the RGB ResNet-50 at 224
+        rgb_crop_divisor=2),
     Protocol(
         name="hilo", paper="seeds/004, high/low-frequency split ResNet-50 (two 0.5x ResNet-50s)",
         crop=448, augment="rrc", variants=("hilo",), baseline=("dctnet24_s2", "resnet50"),
@@ -119,6 +138,16 @@ def apply(args: Any, profile_crop: int | None) -> None:
     args.protocol_variant_defaults = p.variant_defaults
     args.protocol_stats = p.stats
     args.protocol_settings = p.resolved(args.crop)
+
+
+def model_crop(settings: dict[str, Any] | None, crop: int | None, input_format: str) -> int | None:
+    """The crop to request for a model of ``input_format`` under the protocol whose resolved
+    ``settings`` (``args.protocol_settings``; None: no protocol) are given, ``crop`` being the
+    run's (``args.crop``; None: the model's own size, left as it is)."""
+    if not settings or crop is None:
+        return crop
+    divisor = int(settings.get("rgb_crop_divisor") or 1)
+    return crop // divisor if input_format == "rgb" else crop
 
 
 def merge_variant_defaults(profile: dict[str, dict[str, Any]],

@@ -8,13 +8,28 @@
       "model": "dctnet", "model_options": {"channels": 192, "gate": true},
       "input_format": "dctnet", "format_options": {"channels": 192},
       "dataset": {"name": "synthetic", "root": "...", "classes": 10,
-                  "train_images": 2000, "val_images": 500,
+                  "train_images": 2000,                     # the images trained on (the part)
+                  "val_images": 500,                        # the images evaluated: val's, or
+                                                            # with --holdout the held-out ones
+                  "train_fraction": 1.0, "fraction_seed": 0,           # --train-fraction
+                  "holdout": 0.2 | null, "holdout_images": 400 | null, # --holdout
+                  "train_images_scanned": 2400 | null,      # train/ before either part
                   "skipped": [{"path": "...", "error": "..."}]},   # files on_error="skip" left out
-      "schedule": {"epochs": 4, "batch_size": 32, "world_size": 1, "crop": 96,
+      "eval_split": "val" | "holdout",              # what metrics/confusion were measured on
+      "optimizer_steps": 148,                       # optimiser steps taken (hilo: both steps)
+      "images_seen": 4736,                          # training images, summed over ranks/steps
+      "confusion": {"classes": ["a", "b", ...],     # label order
+                    "matrix": [[int, ...], ...]},   # [true][predicted] evaluated images
+      "per_class_top1": {"a": 0.9, "b": null, ...}, # diagonal / row sum (null: no image)
+      "schedule": {"epochs": 4,                     # with --step-budget: N / steps_per_epoch
+                   "step_budget": 148 | null, "steps_per_epoch": 37,
+                   "batch_size": 32, "world_size": 1, "crop": 96,
                    "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-05, "warmup_epochs": 1,
                    "label_smoothing": 0.1, "seed": 0, "deterministic": false,
                    "amp": false, "channels_last": false, "compile": false,
-                   "gate_lambda": 0.01 | null, "hilo_step_epochs": [2, 2] | null},
+                   "protocol": null | {...,  "rgb_crop": 224, "rgb_crop_divisor": 2},
+                   "gate_lambda": 0.01 | null, "hilo_step_epochs": [2, 2] | null,
+                   "hilo_step_steps": [74, 74] | null},
       "metrics": {"top1": 0.71, "top5": 0.98, "val_loss": 0.9,   # fractions in [0, 1]
                   "shift_consistency": 0.88, "shift_max_px": 16, "shift_unit_px": 16},
       "measures": {"params": 23528522, "macs": 1234567890,        # per image, at the crop

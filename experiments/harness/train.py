@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import itertools
 import json
 import os
 import random
@@ -23,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from jpegcoef import console
 from jpegcoef.console import UsageError, UserError
 
-from . import checkpoint, evaluate, folders, measure, results, schedule, variants
+from . import checkpoint, evaluate, folders, measure, protocols, results, schedule, splits, variants
 from .distributed import DistInfo, all_reduce_sum, barrier
 from .logs import RunLog
 
@@ -54,15 +55,17 @@ def dataset_root(args: argparse.Namespace, info: DistInfo) -> tuple[Path, str]:
     from jpegcoef import datasets  # noqa: PLC0415
 
     name = getattr(args, "dataset", None) or "synthetic"
-    make = {"synthetic": datasets.synthetic, "photos": datasets.photos}[name]
-    opts = dict(getattr(args, name, None) or {})
+    make = {"synthetic": datasets.synthetic, "photos": datasets.photos,
+            "photos-v2": datasets.photos_v2}[name]
+    opt_name = "photos" if name == "photos-v2" else name  # --photos-opt serves both versions
+    opts = dict(getattr(args, opt_name, None) or {})
     for key, value in opts.items():
         if isinstance(value, list):
             opts[key] = tuple(value)
     known = [k for k in inspect.signature(make).parameters if k not in ("root", "progress", "sources")]
     unknown = sorted(set(opts) - set(known))
     if unknown:
-        raise UsageError(f"--{name}-opt: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        raise UsageError(f"--{opt_name}-opt: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
     try:
         if info.is_main:  # generate once, then every rank finds it
             root = Path(make(progress=console.progress_enabled(False if args.no_progress else None), **opts))
@@ -106,11 +109,18 @@ def channel_names(fmt: Any, count: int) -> list[str]:
     return [f"c{i}" for i in range(count)]
 
 
-def train_split_stats(split: Path) -> dict[str, Any]:
+def train_split_stats(split: Path, files: Optional[list[str]] = None) -> dict[str, Any]:
     """Per-channel mean/std of the dequantised DCT coefficients of ``split`` (``jpegcoef stats``
-    over the training images, as DCTNet normalises its inputs), as recorded in the results."""
+    over the training images, as DCTNet normalises its inputs), as recorded in the results.
+    ``files``: only these (the part ``--train-fraction`` / ``--holdout`` trains on: held-out
+    images are not looked at, not even unlabelled)."""
     from jpegcoef import shards, stats  # noqa: PLC0415
 
+    if files is not None:
+        st = stats.compute(files, on_error="skip", progress=False)
+        return {"source": "train split, the part trained on (--train-fraction / --holdout; "
+                          "jpegcoef.stats.compute)", "images": st["images"],
+                "mean": st["mean"], "std": st["std"]}
     if shards.is_shards(split):
         raise UsageError(f"--gate-stats train reads an ImageFolder split; {split} holds tar shards: "
                          "pass --stats FILE ('jpegcoef stats' over the images) instead")
@@ -199,6 +209,55 @@ def phase_of(plan: list[tuple[int, int]], epoch: int) -> tuple[int, int, int]:
     raise ValueError(epoch)
 
 
+def budget_phases(variant_model: nn.Module, budget: int,
+                  step1_fraction: float | None = None) -> list[tuple[int, int]]:
+    """``[(phase, optimiser steps)]`` of ``--step-budget budget``: one phase of ``budget`` steps,
+    or the high/low model's two training steps sharing it: ``budget // 2`` and
+    ``budget - budget // 2`` (with ``step1_fraction``, ``round(budget x fraction)`` for step 1,
+    at least one step each), so the model takes ``budget`` steps in all, like any other."""
+    if budget < 1:
+        raise UsageError("--step-budget must be >= 1")
+    if hasattr(variant_model, "set_step"):
+        if budget < 2:
+            raise UsageError(f"--step-budget {budget}: the high/low model trains in two steps "
+                             f"and splits the budget between them: it needs at least 2")
+        s1 = budget // 2 if step1_fraction is None else \
+            min(budget - 1, max(1, round(budget * step1_fraction)))
+        return [(1, s1), (2, budget - s1)]
+    return [(0, budget)]
+
+
+def step_plan(plan: list[tuple[int, int]], steps_per_epoch: int,
+              budget_plan: list[tuple[int, int]] | None = None) -> list[tuple[int, int, int]]:
+    """``[(phase, epochs, optimiser steps)]``: the epoch ``plan`` (every epoch whole), or with a
+    ``budget_plan`` (:func:`budget_phases`) each phase's steps in ``ceil(steps / steps_per_epoch)``
+    epochs, the last one cut short. Each phase's warm-up and cosine span its own steps."""
+    if budget_plan is None:
+        return [(ph, n, n * steps_per_epoch) for ph, n in plan]
+    return [(ph, -(-n // steps_per_epoch), n) for ph, n in budget_plan]
+
+
+def epoch_steps(plan: list[tuple[int, int, int]], epoch: int,
+                steps_per_epoch: int) -> tuple[int, int, int, int]:
+    """``(phase, first epoch of the phase, optimiser steps in the phase, steps in this epoch)``
+    for 0-based ``epoch`` of a :func:`step_plan`."""
+    start = 0
+    for ph, n, steps in plan:
+        if epoch < start + n:
+            return ph, start, steps, min(steps_per_epoch, steps - (epoch - start) * steps_per_epoch)
+        start += n
+    raise ValueError(epoch)
+
+
+def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total_steps: int) -> int:
+    """Warm-up steps of a phase of ``total_steps``: ``warmup_epochs`` epochs of steps, capped so
+    at least the phase's last step is cosine's (which then ends on the floor there: on step N
+    of ``--step-budget N``); none for a phase of one step."""
+    if warmup_epochs <= 0 or total_steps < 2:
+        return 0
+    return max(0, min(total_steps - 2, round(warmup_epochs * steps_per_epoch)))
+
+
 def resume_path(resume: str | None, default: Path) -> Path | None:
     """The checkpoint ``--resume`` names: PATH (which must exist), or alone (``"auto"``) the
     run's own ``last.pt`` when there is one; None: start afresh."""
@@ -236,11 +295,18 @@ def phase_label(phase: int, plan: list[tuple[int, int]]) -> str:
 
 def print_plan(variant: str, args: argparse.Namespace, root: Path, dataset_name: str,
                train_loader: Any, classes: list[str], ckpt_path: Path, run_dir: Path,
-               plan: list[tuple[int, int]], device: torch.device) -> None:
+               plan: list[tuple[int, int]], device: torch.device,
+               part: Optional[splits.TrainSplit] = None,
+               budget_plan: Optional[list[tuple[int, int]]] = None) -> None:
     """Where the data comes from and where everything goes, before the first epoch."""
     src = "generated embedded dataset" if not args.data else "--data"
+    budget = ""
+    if budget_plan is not None:
+        budget = (f"; --step-budget {sum(n for _, n in budget_plan)} optimiser steps"
+                  f"{'' if len(budget_plan) < 2 else ' (' + ' + '.join(str(n) for _, n in budget_plan) + ')'}")
     lines = [f"data {root} ({src}; {len(classes)} classes, {len(train_loader.dataset)} training images"
-             f"{'' if len(plan) < 2 else f'; hilo trains in {len(plan)} steps'}) on {device}",
+             f"{part.describe() if part is not None else ''}"
+             f"{'' if len(plan) < 2 else f'; hilo trains in {len(plan)} steps'}{budget}) on {device}",
              f"checkpoints {ckpt_path.parent}/ (last.pt: resume with --resume; model.pt at the end)",
              f"log {run_dir / 'log.csv'}",
              f"results {Path(args.results_dir or results.RESULTS_DIR)}/"]
@@ -265,8 +331,6 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                 device: torch.device) -> dict[str, Any] | None:
     """Train, evaluate and measure ``variant``; rank 0 writes and returns the results dict."""
     from jpegcoef import models  # noqa: PLC0415
-    from jpegcoef import data as jdata  # noqa: PLC0415
-    from jpegcoef.loader import TooFewImages  # noqa: PLC0415
     from jpegcoef import formats  # noqa: PLC0415
 
     t_start = time.perf_counter()
@@ -289,7 +353,12 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         if not hasattr(model, "threshold"):
             raise UsageError("--hilo-threshold only applies to the high/low model")
         model.threshold = args.hilo_threshold
-    crop = crop_for(model, args.crop)
+    budget = getattr(args, "step_budget", None)
+    # checked now, before any data is read: hilo needs a budget of 2 or more
+    budget_plan = None if budget is None else budget_phases(model, budget, args.hilo_step1_fraction)
+    # --protocol dctnet: an RGB model at half the DCT crop (DCTNet's 448 against ResNet-50's 224)
+    crop = crop_for(model, protocols.model_crop(getattr(args, "protocol_settings", None), args.crop,
+                                                model.input_format))
     fmt_name, fmt_opts = model.input_format, dict(model.input_options)
     extra = getattr(args, "format_opts", None) or {}
     if extra and fmt_name == "rgb":
@@ -297,18 +366,29 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     if "stats" in extra or "channels" in extra:
         raise UsageError("--format-opt: channels come from the model and stats from --stats")
     fmt_opts.update(extra)
+
+    def make_format(opts: dict[str, Any]) -> Any:
+        try:
+            return formats.get(fmt_name, **opts)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--format-opt: {exc}") from None
+
+    # --holdout / --train-fraction: the parts of train/ (drawn by --fraction-seed alone), before
+    # the training statistics, which then cover only what is trained on
+    wants_part = (getattr(args, "train_fraction", 1.0) or 1.0) < 1.0 or \
+        getattr(args, "holdout", None) is not None
+    part = splits.plan(args, root / "train", classes, make_format(fmt_opts) if wants_part else None,
+                       crop)
+    part.check_batches(args.batch_size, info.world_size, root / "train")
     if args.stats == "train" and fmt_name != "rgb":
-        fmt_opts["stats"] = train_split_stats(root / "train")  # computed at start
+        fmt_opts["stats"] = train_split_stats(root / "train", part.files())  # computed at start
     elif args.stats and fmt_name != "rgb":
         fmt_opts["stats"] = stats_file(args.stats)
     train_stats = (model_opts.get("gate") and args.gate_stats == "train") or \
         getattr(args, "protocol_stats", None) == "train"
     if fmt_name != "rgb" and train_stats and not args.stats:
-        fmt_opts["stats"] = train_split_stats(root / "train")  # formats.get reads mean/std
-    try:
-        fmt = formats.get(fmt_name, **fmt_opts)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"--format-opt: {exc}") from None
+        fmt_opts["stats"] = train_split_stats(root / "train", part.files())  # formats.get reads mean/std
+    fmt = make_format(fmt_opts)
     cuda = device.type == "cuda"
     amp = args.amp == "on" or (args.amp == "auto" and cuda)
     channels_last = args.channels_last == "on" or (args.channels_last == "auto" and cuda)
@@ -319,26 +399,18 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     augment = args.augment if fmt_name != "rgb" or args.augment == "crop" else None
 
     def loader(split: str, train: bool, size: int, distributed: bool):
-        try:
-            ld = jdata.make_loader(root / split, fmt_name, train=train, crop=size,
-                                   batch_size=args.batch_size, workers=args.workers,
-                                   seed=args.seed, on_error=args.on_error,
-                                   augment=augment,
-                                   classes=classes, distributed=distributed, **fmt_opts)
-        except TooFewImages as e:  # the command-line wording (names the flag)
-            folders.check_batches(e.images, args.batch_size, info.world_size, root / split)
-            raise
-        except (ValueError, FileNotFoundError) as e:  # a data problem the scan names: one line, exit 1
-            raise UserError(str(e)) from None
-        folders.align_labels(ld.dataset, classes, root / split)  # train's class list, by name
-        if train:
-            folders.check_loaded(ld.dataset, classes, root / split)
-        return ld
+        """A loader of ``split``: ``train`` (the folder, or its --train-fraction / --holdout
+        part), ``val``, or ``holdout`` (the held-out training images); ``train`` chooses the
+        transform (augmentation or the evaluation's resize + centre crop), not the images."""
+        return split_loader(split, train, size, distributed, root=root, part=part, args=args,
+                            fmt_name=fmt_name, fmt_opts=fmt_opts, augment=augment,
+                            classes=classes, world_size=info.world_size)
 
+    eval_split = part.eval_split
     train_loader = loader("train", True, crop, info.world_size > 1)
     folders.check_batches(len(train_loader.dataset), args.batch_size, info.world_size, root / "train")
     _VAL_CACHE.clear()  # a loader of an earlier variant (another format) must not be reused
-    _val_loader_cache(loader, crop)  # val's classes are checked now, not after training
+    _val_loader_cache(loader, crop, eval_split)  # val's classes are checked now, not after training
     steps_per_epoch = len(train_loader)
 
     model.to(device)
@@ -350,7 +422,12 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                                         lr_scales={"gate.": gate_lr_scale} if gate_lr_scale
                                         else None)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    plan = phases(model, args.epochs, args.hilo_step1_fraction)
+    if budget_plan is None:
+        plan = phases(model, args.epochs, args.hilo_step1_fraction)
+        steps = step_plan(plan, steps_per_epoch)
+    else:  # --step-budget: each phase's steps, in as many epochs as they need (the last cut short)
+        steps = step_plan([], steps_per_epoch, budget_plan)
+        plan = [(ph, n) for ph, n, _ in steps]
     total_epochs = sum(n for _, n in plan)
 
     run_key = f"{variant}-{dataset_name}"
@@ -362,6 +439,11 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
               "augment": train_loader.dataset.augment, "seed": args.seed, "world_size": info.world_size, "dataset": str(root),
               "plan": plan, "gate_lambda": gate_lambda, "gate_lr_scale": gate_lr_scale,
               "input_stats": (fmt_opts.get("stats") or {}).get("source", "shipped")}
+    if budget_plan is not None:  # only when set: a checkpoint of an epoch run still resumes
+        config["step_budget"] = budget_plan
+    if part.subset:
+        config["train_part"] = {k: v for k, v in part.record().items()
+                                if k in ("train_fraction", "fraction_seed", "holdout")}
     start_epoch, global_step, history, train_time, train_images = 0, 0, [], 0.0, 0
     compute_time, compute_images = 0.0, 0
     run_dir = Path(args.run_dir or EXPERIMENTS / "runs") / f"{run_key}-{results.utc_stamp()}"
@@ -392,7 +474,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     log = RunLog(run_dir, enabled=info.is_main, resume=resumed)
     if info.is_main:
         print_plan(variant, args, root, dataset_name, train_loader, classes, ckpt_path, run_dir,
-                   plan, device)
+                   plan, device, part=part, budget_plan=budget_plan)
     if args.compile:
         model = torch.compile(model)
     bare = evaluate.unwrap(model)
@@ -402,7 +484,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     current_phase = None
 
     for epoch in range(start_epoch, total_epochs):
-        phase, phase_start, phase_epochs = phase_of(plan, epoch)
+        phase, phase_start, total_steps, this_epoch = epoch_steps(steps, epoch, steps_per_epoch)
         if phase != current_phase:
             if phase:
                 bare.set_step(phase)
@@ -412,21 +494,22 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
             current_phase = phase
         set_loader_epoch(train_loader, epoch, args.seed)
         net.train()
-        total_steps = phase_epochs * steps_per_epoch
-        warmup = min(total_steps - 1, round(args.warmup_epochs * steps_per_epoch)) if \
-            args.warmup_epochs > 0 else 0
+        warmup = warmup_steps(args.warmup_epochs, steps_per_epoch, total_steps)
         loss_sum = correct = seen = 0.0
         t_epoch = time.perf_counter()
         last_line = 0.0
         bar = None
         if progress:
             from tqdm import tqdm  # noqa: PLC0415
-            bar = tqdm(total=steps_per_epoch, desc=f"{variant} ep {epoch + 1}/{total_epochs}",
+            bar = tqdm(total=this_epoch, desc=f"{variant} ep {epoch + 1}/{total_epochs}",
                        unit="step", leave=False, dynamic_ncols=True)
-        for i, (batch, labels) in enumerate(train_loader):
+        # a --step-budget phase's last epoch stops after its share of the steps
+        batches = train_loader if this_epoch >= steps_per_epoch else \
+            itertools.islice(train_loader, this_epoch)
+        for i, (batch, labels) in enumerate(batches):
             t0 = time.perf_counter()
             step_in_phase = (epoch - phase_start) * steps_per_epoch + i
-            cur_lr = schedule.lr_at(step_in_phase, total_steps, max(warmup, 0), lr)
+            cur_lr = schedule.lr_at(step_in_phase, total_steps, warmup, lr)
             schedule.set_lr(optimizer, cur_lr)
             x = evaluate.model_input(train_loader.dataset.pipeline, batch, device, channels_last)
             labels = labels.to(device, non_blocking=cuda)
@@ -465,7 +548,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                                 img_s=f"{seen * info.world_size / elapsed:.1f}")
             elif info.is_main and args.print_every and elapsed - last_line >= args.print_every:
                 last_line = elapsed  # no terminal: a plain line now and then instead of a bar
-                print(f"[{variant}] epoch {epoch + 1}/{total_epochs} step {i + 1}/{steps_per_epoch} "
+                print(f"[{variant}] epoch {epoch + 1}/{total_epochs} step {i + 1}/{this_epoch} "
                       f"loss {loss_sum / seen:.4f} lr {cur_lr:.3g} "
                       f"{seen * info.world_size / elapsed:.1f} img/s", flush=True)
             if args.log_every and global_step % args.log_every == 0:
@@ -483,10 +566,11 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
                "train_loss": loss_sum / seen, "train_top1": correct / seen,
                "images_per_s": seen / dt, "time_s": dt}
         if args.eval_every and (epoch + 1) % args.eval_every == 0 and epoch + 1 < total_epochs:
-            if info.is_main:
-                val = _val_loader_cache(loader, crop)
+            if info.is_main:  # on the held-out part with --holdout (val is never looked at)
+                val = _val_loader_cache(loader, crop, eval_split)
                 ev = evaluate.evaluate(model, val, val.dataset.pipeline, device, amp=amp,
-                                       channels_last=channels_last, progress=progress)
+                                       channels_last=channels_last, progress=progress,
+                                       num_classes=num_classes)
                 row.update(val_top1=ev["top1"], val_top5=ev["top5"])
             barrier(info)
         history.append(row)
@@ -516,7 +600,9 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         result = _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name,
                          fmt_opts, loader, train_loader, device, crop, amp, channels_last, lr,
                          gate_lambda, plan, history, train_time, train_images, compute_time,
-                         compute_images, info, root, dataset_name, num_classes, t_data, t_start)
+                         compute_images, info, root, dataset_name, num_classes, t_data, t_start,
+                         classes=classes, optimizer_steps=global_step, part=part, steps=steps,
+                         steps_per_epoch=steps_per_epoch, budget_plan=budget_plan)
         model_file = checkpoint.save({"inference": inference, "model": bare.state_dict()},
                                      ckpt_path.with_name("model.pt"))
         result["_model"] = str(model_file)
@@ -526,32 +612,78 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     return result
 
 
-_VAL_CACHE: dict[int, Any] = {}
+_VAL_CACHE: dict[tuple[str, int], Any] = {}
 
 
-def _val_loader_cache(make, crop: int):
-    if crop not in _VAL_CACHE:
+def _val_loader_cache(make, crop: int, split: str = "val"):
+    """The evaluation loader of ``split`` (``val``, or ``holdout`` under --holdout) at ``crop``,
+    made once per variant (the evaluation transform: ``train=False``)."""
+    key = (split, crop)
+    if key not in _VAL_CACHE:
         _VAL_CACHE.clear()
-        _VAL_CACHE[crop] = make("val", False, crop, False)
-    return _VAL_CACHE[crop]
+        _VAL_CACHE[key] = make(split, False, crop, False)
+    return _VAL_CACHE[key]
+
+
+def split_loader(split: str, train: bool, size: int, distributed: bool, *, root: Path,
+                 part: splits.TrainSplit, args: argparse.Namespace, fmt_name: str,
+                 fmt_opts: dict[str, Any], augment: Optional[str], classes: list[str],
+                 world_size: int = 1):
+    """The loader of one split of a run: ``train`` (``root/train``, or the file list of its
+    ``--train-fraction`` / ``--holdout`` part), ``val`` (``root/val``) or ``holdout`` (the
+    held-out training images, a file list). ``train`` picks the transform: the training
+    augmentation (shuffled, last partial batch dropped) or the evaluation's (resize + centre
+    crop, in order): the held-out images are always evaluated with the evaluation transform
+    when ``train`` is False, as val is. Labels index ``classes`` (train's)."""
+    from jpegcoef import data as jdata  # noqa: PLC0415
+    from jpegcoef.loader import TooFewImages  # noqa: PLC0415
+
+    where = root / ("train" if split == "holdout" else split)
+    source: Any = where
+    if split == "train" and part.train is not None:
+        source = part.train
+    elif split == "holdout":
+        if part.holdout is None:
+            raise ValueError("no --holdout part to load")
+        source = part.holdout
+    try:
+        ld = jdata.make_loader(source, fmt_name, train=train, crop=size,
+                               batch_size=args.batch_size, workers=args.workers,
+                               seed=args.seed, on_error=args.on_error,
+                               augment=augment,
+                               classes=classes, distributed=distributed, **fmt_opts)
+    except TooFewImages as e:  # the command-line wording (names the flag)
+        folders.check_batches(e.images, args.batch_size, world_size, where)
+        raise
+    except (ValueError, FileNotFoundError) as e:  # a data problem the scan names: one line, exit 1
+        raise UserError(str(e)) from None
+    if isinstance(source, list):  # a file list: labels are train's already; name its classes
+        ld.dataset.classes = list(classes)
+    folders.align_labels(ld.dataset, classes, where)  # train's class list, by name
+    if train:
+        folders.check_loaded(ld.dataset, classes, where)
+    return ld
 
 
 def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, fmt_opts, loader,
             train_loader, device, crop, amp, channels_last, lr, gate_lambda, plan, history,
             train_time, train_images, compute_time, compute_images, info, root, dataset_name,
-            num_classes, t_data, t_start) -> dict[str, Any]:
+            num_classes, t_data, t_start, *, classes: list[str], optimizer_steps: int,
+            part: splits.TrainSplit, steps: list[tuple[int, int, int]], steps_per_epoch: int,
+            budget_plan: Optional[list[tuple[int, int]]] = None) -> dict[str, Any]:
     from jpegcoef import models  # noqa: PLC0415
 
     progress = console.progress_enabled(False if args.no_progress else None)
     t_eval = time.perf_counter()
-    val_loader = _val_loader_cache(loader, crop)
+    eval_split = part.eval_split  # "holdout": the held-out training images, never val
+    val_loader = _val_loader_cache(loader, crop, eval_split)
     _VAL_CACHE.clear()
     ev = evaluate.evaluate(model, val_loader, val_loader.dataset.pipeline, device, amp=amp, channels_last=channels_last,
-                           progress=progress)
+                           progress=progress, num_classes=num_classes)
     metrics: dict[str, Any] = {"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]}
     if args.shift_max > 0:
         unit = evaluate.SHIFT_UNIT_PX  # the same pixel shifts for every input format
-        shift_loader = loader("val", False, crop + args.shift_max, False)
+        shift_loader = loader(eval_split, False, crop + args.shift_max, False)
         metrics.update({k: v for k, v in evaluate.shift_consistency(
             model, shift_loader, shift_loader.dataset.pipeline, device, crop=crop, shift_max=args.shift_max, unit=unit,
             seed=args.seed, amp=amp, channels_last=channels_last, progress=progress).items()
@@ -608,7 +740,7 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
 
     ds_skipped: dict[str, str] = {}
     kinds: dict[str, dict] = {}
-    for split, ld in (("train", train_loader), ("val", val_loader)):
+    for split, ld in (("train", train_loader), (eval_split, val_loader)):
         ds_skipped.update(_skipped(getattr(ld.dataset, "skipped", None)))
         report = getattr(ld.dataset, "report", None)
         if callable(report):
@@ -623,11 +755,21 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
                     "generator": None if args.data else args.dataset,
                     "synthetic_options": None if args.data or args.dataset != "synthetic" else
                     {k: list(v) if isinstance(v, tuple) else v for k, v in args.synthetic.items()},
-                    "photos_options": None if args.data or args.dataset != "photos" else
+                    "photos_options": None if args.data or args.dataset not in ("photos", "photos-v2") else
                     {k: list(v) if isinstance(v, tuple) else v for k, v in args.photos.items()},
                     "file_kinds": kinds,
-                    "skipped": [{"path": k, "error": v} for k, v in sorted(ds_skipped.items())]},
-        "schedule": {"epochs": args.epochs, "batch_size": args.batch_size,
+                    "skipped": [{"path": k, "error": v} for k, v in sorted(ds_skipped.items())],
+                    **part.record()},
+        "eval_split": eval_split,
+        "optimizer_steps": int(optimizer_steps),
+        "images_seen": int(train_images),
+        "confusion": {"classes": list(classes), "matrix": ev["confusion"]},
+        "per_class_top1": evaluate.per_class_top1(ev["confusion"], list(classes)),
+        "schedule": {"epochs": args.epochs if budget_plan is None else
+                     sum(n for _, n in budget_plan) / steps_per_epoch,
+                     "step_budget": None if budget_plan is None else sum(n for _, n in budget_plan),
+                     "steps_per_epoch": steps_per_epoch,
+                     "batch_size": args.batch_size,
                      "world_size": info.world_size, "crop": crop, "lr": lr,
                      "augment": train_loader.dataset.augment,
                      "momentum": args.momentum, "weight_decay": args.weight_decay,
@@ -640,7 +782,10 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
                      "gate_lambda": gate_lambda,
                      "gate_lr_scale": args.gate_lr_scale if gate_lambda is not None else None,
                      "gate_stats": args.gate_stats if gate_lambda is not None else None,
-                     "hilo_step_epochs": [n for _, n in plan] if len(plan) > 1 else None},
+                     "hilo_step_epochs": ([n for _, n in plan] if budget_plan is None else
+                                          [n / steps_per_epoch for _, n in budget_plan])
+                     if len(plan) > 1 else None,
+                     "hilo_step_steps": [n for _, _, n in steps] if len(steps) > 1 else None},
         "metrics": metrics, "measures": meas, "gate": gate, "hilo": hilo, "history": history,
         "timing": {"dataset_s": t_data, "train_s": train_time, "eval_s": t_eval,
                    "measure_s": t_meas, "total_s": time.perf_counter() - t_start},
@@ -650,8 +795,9 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     }
     path = results.write(result, args.results_dir or results.RESULTS_DIR)
     result["_path"] = str(path)
-    report_skipped(variant, {"train": train_loader, "val": val_loader}, final=True)
-    print(f"[{variant}] val top-1 {100 * metrics['top1']:.1f}%  top-5 {100 * metrics['top5']:.1f}%  "
+    report_skipped(variant, {"train": train_loader, eval_split: val_loader}, final=True)
+    print(f"[{variant}] {'val' if eval_split == 'val' else 'held-out train'} top-1 "
+          f"{100 * metrics['top1']:.1f}%  top-5 {100 * metrics['top5']:.1f}%  "
           f"({len(val_loader.dataset)} images) -> {path}", flush=True)
     return result
 
