@@ -36,7 +36,7 @@ are a few epochs long and every speed is measured on the machine named in each t
 orientation, not as a like-for-like comparison."""
 
 SETUP = """\
-import io, json, math, sys
+import io, json, math, statistics, sys
 from pathlib import Path
 
 import matplotlib
@@ -102,54 +102,68 @@ for name in datasets:
 STUDY_MD = """\
 ## Accuracy on real photographs: the study
 
-`python experiments/study.py` (issue 12): every family against resnet50 on
-`jpegcoef.datasets.photos()` (crops of the 10 colour photographs that scikit-image, scikit-learn
-and matplotlib ship, one class each; train and val crops from disjoint parts of each photograph),
-one schedule and one augmentation policy for all (the `photos` profile: RandomResizedCrop + flip,
-DCT-domain for DCT inputs; evaluation resize + centre crop), 3 seeds each. Top-1 is mean ± std over
-the seeds; inference images/s come from one side-by-side run of every row's model at the study's
-crop (`bench_models.py --size`, interleaved rounds; hilo with no early exit, its worst case);
-train images/s are each run's own measurement. The paper's claim under test: every DCT variant
-within 1 point of resnet50. Ablation rows change one factor of the row they name (seed 0 only
-unless the table says more seeds). The published ImageNet top-1 beside each row was measured
-under the paper's own protocol and data: it is there for orientation, not comparison."""
+`python experiments/study.py` (issues 12, 26): every family against resnet50 on
+`jpegcoef.datasets.photos_v2()` (crops of 37 photographs that Debian's wallpaper packages ship, one
+class each; train and val cells interleaved over each photograph, at least 8 val cells per
+photograph, moved by the dataset *cut* seed), one schedule and one augmentation policy for all (the
+`photos-v2` profile: RandomResizedCrop + flip, DCT-domain for DCT inputs; evaluation resize +
+centre crop), training seeds x cuts. The Gueguen rows use the default input recipe (`low24`:
+DCTNet-24's frequencies at their natural scale times a learned gain); `/recipe=paper` rows are the
+paper's input (192 coefficients, per-coefficient BatchNorm). Top-1 is mean ± std over the runs;
+"paired Δ" is the mean difference against resnet50 at the same seed and cut with its 95% t
+interval; the seed and cut spreads separate training-seed variance from dataset variance.
+Inference images/s come from one side-by-side run of every row's model at the study's crop
+(`bench_models.py --size`, interleaved rounds; hilo with no early exit, its worst case). The
+claim under test: every DCT variant within 1 point of resnet50. The published ImageNet top-1
+beside each row was measured under the paper's own protocol and data: orientation, not comparison.
+Below the table: the data-scaling curve (the `/train=F` rows) and the summed confusion matrices."""
 
 STUDY = """\
-PUBLISHED_TOP1 = {"resnet50": "75.78", "late_concat_rfa": "75.92",
+PUBLISHED_TOP1 = {"resnet50": "75.78", "late_concat_rfa": "75.92", "upsampling_rfa": "-",
                   "late_concat_rfa_thinner": "75.39", "dctnet24": "76.79", "dctnet64": "77.16",
                   "hilo": "83.22 (mini-ImageNet; DCT-24 s2: 83.59)"}
-studies = sorted(RESULTS.glob("study-photos-*.json"))
+studies = (sorted(RESULTS.glob("study-photos-v2-*.json"))
+           or sorted(RESULTS.glob("study-photos-2*.json")))
 if not studies:
-    display(Markdown("_No study yet: `python experiments/study.py` writes `study-photos-*.json`._"))
+    display(Markdown("_No study yet: `python experiments/study.py` writes `study-photos-v2-*.json`._"))
 else:
     st = json.loads(studies[-1].read_text())
     d, s, sp = st["dataset"], st["schedule"], st.get("speed") or {}
     display(Markdown(
         f"`{studies[-1].name}`: {d['classes']} classes, {d['train_images']} train / "
         f"{d['val_images']} val images; crop {s['crop']} px, {s['epochs']} epochs, batch "
-        f"{s['batch_size']}, lr {s['lr']}, augment {s['augment']}; speed on "
+        f"{s['batch_size']}, lr {s['lr']}, augment {s['augment']}; cuts {st.get('cuts', [0])}, "
+        f"seeds {st.get('seeds')}; {st.get('runs', '?')} runs, "
+        f"{st.get('wall_s_runs', 0) / 3600:.1f} h of run time; speed on "
         f"{sp.get('device_name', '?')} ({sp.get('threads', '?')} threads). Command: `{st['command']}`"))
-    head = ["row", "top-1 % mean ± std", "Δ vs resnet50", "ablation: Δ vs its row", "seeds", "GMACs",
-            "inference img/s",
-            "speed-up", "train img/s", "published ImageNet top-1"]
+
+    def _pd(p):
+        if not p:
+            return ""
+        ci = p.get("ci95")
+        return f"{p['mean']:+.1f}" + ("" if not ci else f" [{ci[0]:+.1f}, {ci[1]:+.1f}]")
+
+    head = ["row", "top-1 % mean ± std", "paired Δ vs resnet50 [95%]", "ablation: Δ vs its row",
+            "seed / cut std", "runs", "steps", "GMACs", "inference img/s", "speed-up",
+            "published ImageNet top-1"]
     rows = []
     for r in st["rows"]:
         std = "" if r["top1_std"] != r["top1_std"] else f" ± {r['top1_std']:.1f}"
-        gap = r.get("top1_gap_vs_resnet50")
-        inf, spd, tr = (r.get("inference_images_per_s"), r.get("speedup_vs_resnet50"),
-                        r.get("train_images_per_s"))
-        rows.append([r["row"], f"{r['top1_mean']:.1f}{std}",
-                     "" if gap is None or r["row"] == st["baseline"] else f"{gap:+.1f}",
-                     "" if r.get("top1_change_vs_row") is None else f"{r['top1_change_vs_row']:+.1f}",
-                     ",".join(map(str, r["seeds"])), f"{r['macs'] / 1e9:.3f}",
-                     "" if inf is None else f"{inf:.0f}", "" if spd is None else f"{spd:.2f}x",
-                     "" if tr is None else f"{tr:.0f}",
+        inf, spd = r.get("inference_images_per_s"), r.get("speedup_vs_resnet50")
+        sc = "/".join("-" if r.get(k) is None else f"{r[k]:.1f}" for k in ("seed_std", "cut_std"))
+        rows.append([r["row"] + (" (held-out train)" if r.get("eval_split") == "holdout" else ""),
+                     f"{r['top1_mean']:.1f}{std}", _pd(r.get("paired_vs_resnet50")),
+                     _pd(r.get("paired_vs_row")), sc, str(len(r["top1"])),
+                     "" if r.get("optimizer_steps") is None else str(r["optimizer_steps"]),
+                     f"{r['macs'] / 1e9:.3f}", "" if inf is None else f"{inf:.0f}",
+                     "" if spd is None else f"{spd:.2f}x",
                      PUBLISHED_TOP1.get(r["row"], "-") if not r.get("ablation_of") else ""])
     display(Markdown(md_table(head, rows)))
+    by = {r["row"]: r for r in st["rows"]}
     main = [r for r in st["rows"] if not r.get("ablation_of") and r.get("inference_images_per_s")]
     if main:
         fig, ax = plt.subplots(figsize=(7, 4.2))
-        base = next((r for r in main if r["row"] == st["baseline"]), None)
+        base = by.get(st["baseline"])
         if base:
             ax.axhspan(base["top1_mean"] - st["target_points"], base["top1_mean"] + st["target_points"],
                        color="0.9", label=f"resnet50 ± {st['target_points']:g} pt (the papers' claim)")
@@ -160,11 +174,60 @@ else:
             ax.annotate(r["row"], (r["inference_images_per_s"], r["top1_mean"]), fontsize=8,
                         xytext=(5, 4), textcoords="offset points")
         ax.set_xlabel(f"inference images/s (batch {sp.get('batch_size', '?')}, side by side)")
-        ax.set_ylabel("val top-1 % (mean ± std over seeds)")
-        ax.set_title("photos study: accuracy against speed (red: RGB, blue: DCT input)")
+        ax.set_ylabel("val top-1 % (mean ± std over runs)")
+        ax.set_title("photos-v2 study: accuracy against speed (red: RGB, blue: DCT input)")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
-        show(fig)"""
+        show(fig)
+
+    # the data-scaling curve: each row at 25% / 50% of train and, at the same cuts and seeds, 100%
+    curves = {}
+    for r in st["rows"]:
+        if r.get("group") == "scaling" and r.get("ablation_of") in by:
+            frac = float(r["row"].split("train=")[1])
+            full = by[r["ablation_of"]]
+            keys = set(zip(r["cuts"], r["seeds"]))
+            at100 = [t for c, sd, t in zip(full["cuts"], full["seeds"], full["top1"]) if (c, sd) in keys]
+            pts = curves.setdefault(r["ablation_of"], {})
+            pts[frac] = (statistics.fmean(r["top1"]), len(r["top1"]))
+            if at100:
+                pts[1.0] = (statistics.fmean(at100), len(at100))
+    if curves:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        for name, pts in curves.items():
+            xs = sorted(pts)
+            ax.plot([100 * x for x in xs], [pts[x][0] for x in xs], "o-", label=name,
+                    color="C3" if name == st["baseline"] else None)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([25, 50, 100], ["25%", "50%", "100%"])
+        ax.set_xlabel("share of the training split")
+        ax.set_ylabel("val top-1 %")
+        ax.set_title("data scaling (same cuts and seeds at every share)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        show(fig)
+        display(Markdown(md_table(["row"] + [f"{int(100 * f)}%" for f in (0.25, 0.5, 1.0)],
+                                  [[n] + [f"{pts[f][0]:.1f} (n={pts[f][1]})" if f in pts else "-"
+                                          for f in (0.25, 0.5, 1.0)] for n, pts in curves.items()])))
+
+    # summed confusion: resnet50 and the thinner Gueguen model, and the classes where they differ most
+    pair = [by[n] for n in (st["baseline"], "late_concat_rfa_thinner") if by.get(n, {}).get("confusion")]
+    if len(pair) == 2:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+        for ax, r in zip(axes, pair):
+            m = np.array(r["confusion"]["matrix"], dtype=float)
+            ax.imshow(m / np.maximum(1, m.sum(1, keepdims=True)), cmap="viridis", vmin=0, vmax=1)
+            ax.set_title(f"{r['row']}: confusion (rows: true), summed over {len(r['top1'])} runs",
+                         fontsize=9)
+            ax.set_xlabel("predicted class")
+            ax.set_ylabel("true class")
+        show(fig)
+        names = pair[0]["confusion"]["classes"] or [str(i) for i in range(len(pair[0]["confusion"]["matrix"]))]
+        a, b = (np.array(r["confusion"]["per_class_top1"]) for r in pair)
+        order = np.argsort(b - a)[:6]
+        display(Markdown("Classes where late_concat_rfa_thinner trails resnet50 most (per-class top-1 %):\\n\\n"
+                         + md_table(["class", "resnet50", "late_concat_rfa_thinner"],
+                                    [[names[i], f"{100 * a[i]:.0f}", f"{100 * b[i]:.0f}"] for i in order])))"""
 
 PUBLISHED_MD = """\
 ## Published numbers beside ours

@@ -73,6 +73,17 @@ def test_setup_matches_ci():
     assert ci_pkgs and ci_pkgs - {"cmake"} <= apt, ci_pkgs - apt
 
 
+def test_photos_v2_packages_are_in_the_setup_and_in_ci():
+    """photos-v2's photographs come from Debian packages: the README's optional line and
+    .ci/run (which installs them for the tests that read them) name every one."""
+    from jpegcoef.datasets import PACKAGES_V2
+    ci = (REPO / ".ci" / "run").read_text()
+    line = next(ln for ln in SETUP.splitlines() if "apt-get install" in ln and "wallpapers" in ln)
+    for pkg in PACKAGES_V2:
+        assert pkg in line.split(), pkg
+        assert re.search(rf"(?<![\w.-]){re.escape(pkg)}(?![\w.-])", ci), pkg
+
+
 def _cmyk_file(path: Path) -> Path:
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (40, 56, 4), dtype=np.uint8), "CMYK").save(path, quality=90)
