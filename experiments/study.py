@@ -72,7 +72,7 @@ class Row:
 
 
 #: The study (issue 26): resnet50 against each family, under the default input recipe (the
-#: Gueguen rows: ``models.resnet.DEFAULT_RECIPE``, low24; the paper's is the recipe ablation).
+#: Gueguen rows: ``models.resnet.DEFAULT_RECIPE``, dct24; the paper's is the recipe ablation).
 STUDY: list[Row] = [
     Row("resnet50", "resnet50", note="RGB baseline (Gueguen et al., DCTNet)"),
     Row("upsampling_rfa", "upsampling_rfa", note="Gueguen et al."),
@@ -98,15 +98,17 @@ _PAPER = ("channels=192", "input_norm=bn")
 #: Ablations: one factor changed against a study row, to explain a measured gap.
 ABLATIONS: list[Row] = [
     # -- recipe: the Gueguen input (item 2). Each changes what the first layer sees; the rows
-    # run the default (low24: DCTNet-24's frequencies, natural scale x a learned gain).
+    # run the default (dct24: DCTNet-24's frequencies only, per-coefficient BN).
     *[_abl(r, "recipe=paper", _mo(*_PAPER),
            "the paper's input: all 192 coefficients, per-coefficient BatchNorm", "recipe")
       for r in ("late_concat_rfa_thinner", "late_concat_rfa", "upsampling_rfa")],
     _abl("late_concat_rfa_thinner", "mask=24", _mo("channels=192", "input_norm=bn", "mask=24"),
          "192 coefficients + BN, all but DCTNet-24's frequencies zeroed after the BN (full width)",
          "recipe"),
-    _abl("late_concat_rfa_thinner", "drop=24", _mo("channels=24", "input_norm=bn"),
-         "DCTNet-24's frequencies only (narrower first layers) + BN", "recipe"),
+    *[_abl(r, "recipe=low24", _mo("recipe=low24"),
+           "DCTNet-24's frequencies at the natural scale times a learned gain (the default "
+           "before the photos-v2 study)", "recipe")
+      for r in ("late_concat_rfa_thinner", "late_concat_rfa", "upsampling_rfa")],
     _abl("late_concat_rfa_thinner", "drop=64", _mo("channels=64", "input_norm=bn"),
          "DCTNet-64's frequencies only + BN", "recipe"),
     _abl("late_concat_rfa_thinner", "norm=natural", _mo("channels=192", "input_norm=natural"),

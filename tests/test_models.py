@@ -92,11 +92,11 @@ def test_late_concat_widths():
     assert thin.y_stages["stage4"][0].out_ch + thin.cbcr_stages["cbcr"][0].out_ch == 1024
     assert thin.y_stages["rfa"][0].out_ch == 384
     assert sum(p.numel() for p in thin.parameters()) == 24_679_400  # with res3a's projection
-    # the default recipe (low24) reads 16 Y + 2 x 4 chroma frequencies: narrower first layers,
+    # the default recipe (dct24) reads 16 Y + 2 x 4 chroma frequencies: narrower first layers,
     # the rest of the network unchanged
     low = models.create("late_concat_rfa_thinner")
-    assert low.recipe["recipe"] == "low24" and low.y_stages["rfa"][0].out_ch == 384
-    assert sum(p.numel() for p in low.parameters()) == 24_609_920
+    assert low.recipe["recipe"] == "dct24" and low.y_stages["rfa"][0].out_ch == 384
+    assert sum(p.numel() for p in low.parameters()) == 24_609_944  # BN: 2 x 24 input parameters
 
 
 def test_bad_inputs_raise_clear_errors():

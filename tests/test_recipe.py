@@ -170,7 +170,7 @@ def test_recipe_is_recorded_and_reloaded(tmp_path):
     from jpegcoef import inference  # noqa: PLC0415
 
     data = make_dataset(tmp_path / "data")
-    # the paper's recipe, one flag away from the default (low24): recorded resolved, so the
+    # the paper's recipe, one flag away from the default (dct24): recorded resolved, so the
     # checkpoint rebuilds the paper's network whatever the default is when it is loaded
     run(["--data", str(data), "--variant", "late_concat_rfa_thinner", "--epochs", "1",
          "--model-opt", "recipe=paper", "--no-measure", "--shift-max", "0"], tmp_path)
@@ -188,11 +188,12 @@ def test_recipe_is_recorded_and_reloaded(tmp_path):
     assert top1 == pytest.approx(r["metrics"]["top1"], abs=1e-6)
 
 
-def test_default_recipe_is_low24_and_deconvolution_keeps_the_papers():
+def test_default_recipe_is_dct24_and_deconvolution_keeps_the_papers():
     for variant in GUEGUEN:
         m = models.create(variant, 10)
-        assert m.recipe == {"recipe": "low24", "channels": 24, "input_norm": "gain", "mask": None}
-        assert m.input_options == {"channels": 24, "norm": "component"}
+        assert m.recipe == {"recipe": "dct24", "channels": 24, "input_norm": "bn", "mask": None}
+        assert m.input_options == {"channels": 24, "norm": "coef"}
+        assert isinstance(m.bn_y, torch.nn.BatchNorm2d) and m.bn_y.num_features == 16
         assert [t.shape[1] for t in m.example_input(1, 64)] == [16, 8]
     d = models.create("deconvolution_rfa", 10)
     assert d.recipe["recipe"] == "paper" and d.input_options == {"channels": 192, "norm": "coef"}
