@@ -107,7 +107,7 @@ ABLATIONS: list[Row] = [
          "recipe"),
     *[_abl(r, "recipe=low24", _mo("recipe=low24"),
            "DCTNet-24's frequencies at the natural scale times a learned gain (the default "
-           "before the photos-v2 study)", "recipe")
+           "before the photos-v2 study)", "recipe", cuts=(0, 1))
       for r in ("late_concat_rfa_thinner", "late_concat_rfa", "upsampling_rfa")],
     _abl("late_concat_rfa_thinner", "drop=64", _mo("channels=64", "input_norm=bn"),
          "DCTNet-64's frequencies only + BN", "recipe"),
