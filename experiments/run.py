@@ -120,9 +120,11 @@ def check_variants(args, models) -> list[str]:
 
 
 def train_all(args, names: list[str]) -> int:
-    from harness import distributed, train  # noqa: PLC0415
+    from harness import distributed, folders, train  # noqa: PLC0415
     from jpegcoef.console import DATA_ERRORS, UserError  # noqa: PLC0415
+    from jpegcoef.folder import SampleError  # noqa: PLC0415
 
+    train.check_outputs(args)  # before anything trains: a result is not lost after it
     info, device = distributed.init(args.device)
     done, failed = [], []
     try:
@@ -131,6 +133,8 @@ def train_all(args, names: list[str]) -> int:
                 r = train.run_variant(args, name, info, device)
             except (UserError, *DATA_ERRORS):  # the same for every variant: stop, one line
                 raise
+            except SampleError as exc:  # --on-error raise: an unreadable file, for every variant
+                raise folders.sample_error(exc) from None
             except Exception:  # one broken variant must not stop the others
                 if len(names) == 1 or info.world_size > 1:
                     raise

@@ -48,11 +48,19 @@ def save(state: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save` (``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint written by :func:`save` (``weights_only=True``).
+
+    One-line errors naming ``path`` (:func:`jpegcoef.inference.read_checkpoint`):
+    ``FileNotFoundError`` (none there), ``IsADirectoryError`` (a folder), ``ValueError`` (a
+    damaged or foreign file, or one that holds no dictionary)."""
+    from jpegcoef.inference import read_checkpoint  # noqa: PLC0415
+
+    return read_checkpoint(path, map_location=map_location)
+
+
+#: What a resumable checkpoint (``last.pt``) holds besides the ``"inference"`` record.
+RESUME_KEYS = ("config", "model", "optimizer", "scaler", "epoch", "global_step", "history",
+               "train_time", "train_images", "compute_time", "compute_images", "run_dir", "rng")
 
 
 def rng_state() -> dict[str, Any]:

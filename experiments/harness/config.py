@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "crop the same 16-px-grid windows on pixels (no resize; centre window for evaluation)")
     g.add_argument("--workers", type=int, help="data-loader worker processes")
     g.add_argument("--on-error", choices=["raise", "skip"], default="skip",
-                   help="unreadable files: skip (and report them) or raise (default: skip)")
+                   help="unreadable files: skip (leave them out; the console and the results "
+                        "JSON list them) or raise (stop at the first one: a one-line error "
+                        "naming it, exit status 1) (default: skip)")
     g.add_argument("--train-fraction", type=float, default=1.0, metavar="F",
                    help="train on a class-stratified random fraction F (0 < F <= 1) of the training "
                         "split, at least one image per class, drawn by --fraction-seed (not --seed: the "

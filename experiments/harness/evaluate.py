@@ -16,6 +16,10 @@ from torch import nn
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 
 
+class NoImages(RuntimeError):
+    """An evaluation loader that produced no image (every file skipped as unreadable)."""
+
+
 # -- plumbing shared with training -------------------------------------------------------------
 def batch_to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     non_blocking = device.type == "cuda"
@@ -163,7 +167,7 @@ def evaluate(model: nn.Module, loader, fmt: Any, device: torch.device, *, amp: b
         if gate_sum is not None:
             gate_sum = torch.tensor(summed[7 + k * k:7 + k * k + g])
     if n == 0:
-        raise RuntimeError("evaluation loader produced no images")
+        raise NoImages("evaluation loader produced no images")
     return {
         "images": n,
         "top1": c1 / n,
@@ -236,7 +240,7 @@ def shift_consistency(model: nn.Module, loader, fmt: Any, device: torch.device, 
         agree += int((pa == pb).sum())
         n += pa.numel()
     if n == 0:
-        raise RuntimeError("shift-consistency loader produced no images")
+        raise NoImages("shift-consistency loader produced no images")
     return {"shift_consistency": agree / n, "shift_max_px": shift_max, "shift_unit_px": unit,
             "images": n}
 
@@ -301,6 +305,7 @@ def run_checkpoint(args: Any) -> int:
     from jpegcoef import console, inference  # noqa: PLC0415
     from jpegcoef import data as jdata  # noqa: PLC0415
     from jpegcoef.console import UsageError, UserError  # noqa: PLC0415
+    from jpegcoef.folder import SampleError  # noqa: PLC0415
 
     from . import distributed, folders  # noqa: PLC0415
 
@@ -317,12 +322,22 @@ def run_checkpoint(args: Any) -> int:
     if trained_on and here != trained_on:
         console.print_warning(folders.PROG, f"{root} was not prepared like the training images "
                                             f"({here or 'no jpegcoef prepare record'} vs {trained_on})")
-    loader = jdata.make_loader(split, clf.format, train=False, crop=clf.crop,
-                               batch_size=args.batch_size or 64, workers=args.workers or 0,
-                               on_error=args.on_error, augment=clf.augment)
+    try:  # as training's loaders: a data problem the scan names (non-JPEG files) is one line
+        loader = jdata.make_loader(split, clf.format, train=False, crop=clf.crop,
+                                   batch_size=args.batch_size or 64, workers=args.workers or 0,
+                                   on_error=args.on_error, augment=clf.augment)
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
     folders.align_labels(loader.dataset, clf.classes, split)
-    progress = console.progress_enabled(False if args.no_progress else None)
-    ev = evaluate(clf.model, loader, loader.dataset.pipeline, device, progress=progress)
+    try:
+        folders.check_readable(loader.dataset, split, args.split)
+        progress = console.progress_enabled(False if args.no_progress else None)
+        ev = evaluate(clf.model, loader, loader.dataset.pipeline, device, progress=progress)
+    except SampleError as e:  # --on-error raise
+        raise folders.sample_error(e) from None
+    except NoImages:  # every file skipped after all (changed since the check): name them
+        raise folders.no_images(split, getattr(loader.dataset, "skipped", {}) or {},
+                                len(loader.dataset), args.split) from None
     skipped = dict(getattr(loader.dataset, "skipped", {}) or {})
     console.print_warning(folders.PROG, console.skipped_summary(skipped, len(loader.dataset)))
     print(f"{args.evaluate} on {split}: top-1 {100 * ev['top1']:.1f}%  top-5 {100 * ev['top5']:.1f}%  "

@@ -10,16 +10,26 @@
   warning. (Until ``jpegcoef.data`` builds every split from one class list, a split scanned on
   its own numbers its classes by its own sorted list, which would shift the labels.)
 - :func:`check_loaded`: every class has files the loader reads; at least one training batch.
+- :func:`check_readable`: a split of which no file can be read is an error naming files and
+  their errors (checked before training: it reads files only until the first that loads).
+- :func:`check_output_dir`: ``--results-dir`` / ``--checkpoint-dir`` / ``--run-dir`` can be
+  written (checked before training, so that a result is not lost after it).
+- :func:`sample_error`: ``--on-error raise``'s stop at an unreadable file, as one line.
 - :func:`prepared_settings`: ``jpegcoef prepare``'s record of the images, if any.
 """
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping, Optional
 
 from jpegcoef import shards
-from jpegcoef.console import UsageError, UserError, print_warning
+from jpegcoef.console import UsageError, UserError, print_warning, skipped_summary
 from jpegcoef.prepare import IMAGE_SUFFIXES, read_record
+
+#: What a split's images are called in messages.
+SPLIT_WORDS = {"train": "training", "val": "validation", "holdout": "held-out training"}
 
 PROG = "run.py"
 
@@ -114,15 +124,84 @@ def check_loaded(dataset: Any, classes: list[str], split: Path) -> None:
                         f"(JPEG files only: convert other images with 'jpegcoef prepare')")
 
 
-def check_batches(images: int, batch_size: int, world_size: int, split: Path) -> None:
+def check_batches(images: int, batch_size: int, world_size: int, split: Path,
+                  unreadable: Optional[Callable[[], Optional[Mapping[str, str]]]] = None) -> None:
     """A :class:`UsageError` when the training split fills no whole batch (the last partial
-    batch is dropped in training)."""
+    batch is dropped in training). ``unreadable``: called then, ``{file: error}`` when no file
+    of the split can be read (None otherwise): that is said instead (a :class:`UserError`),
+    since no batch size would help."""
     need = batch_size * world_size
     if images < need:
+        errors = unreadable() if unreadable is not None else None
+        if errors:
+            raise no_images(split, errors, images, "train")
         hint = f"--batch-size {max(1, images // world_size)} or less"
         raise UsageError(f"{split}: {images} images, fewer than one batch of {need}"
                          f"{f' ({world_size} processes x {batch_size})' if world_size > 1 else ''}; "
                          f"use {hint}")
+
+
+def no_images(split: Path, errors: Mapping[str, str], total: int, kind: str = "train") -> UserError:
+    """The :class:`UserError` for a split (``kind``: train, val, holdout) of which no file can be
+    read: ``'DIR: no training image could be read: 9 of 9 files skipped: a.jpg (...), ...'``."""
+    what = SPLIT_WORDS.get(kind, kind)
+    # Pillow's "cannot identify image file 'PATH'": the file is named once, before its error
+    summary = skipped_summary({p: str(e).replace(f" '{p}'", "") for p, e in errors.items()}, total)
+    return UserError(f"{split}: no {what} image could be read{': ' + summary if summary else ''}")
+
+
+def unreadable(dataset: Any) -> Optional[dict[str, str]]:
+    """``{file: error}`` of every file of ``dataset`` (a :class:`~jpegcoef.folder.JpegFolder`)
+    when none of them loads, else None. Files are read in order only until the first that loads
+    (one read for a sound split); nothing is recorded on ``dataset``. With ``on_error="raise"``
+    the first unreadable file raises its :class:`~jpegcoef.folder.SampleError`."""
+    from jpegcoef.errors import JpegWarning  # noqa: PLC0415
+
+    errors: dict[str, str] = {}
+    with warnings.catch_warnings():  # a damaged file read with warnings is read: not reported here
+        warnings.simplefilter("ignore", JpegWarning)
+        for i in range(len(dataset)):
+            host, _, meta = dataset.load(i)
+            if host is not None:
+                return None
+            errors[str(meta.get("path"))] = str(meta.get("error"))
+    return errors
+
+
+def check_readable(dataset: Any, split: Path, kind: str) -> None:
+    """A :class:`UserError` (:func:`no_images`) when no file of ``dataset`` can be read: before
+    training, so an unreadable training or validation split does not cost a run."""
+    errors = unreadable(dataset)
+    if errors:
+        raise no_images(split, errors, len(dataset), kind)
+
+
+def check_output_dir(path: Path, flag: str) -> None:
+    """A :class:`UserError` naming ``flag`` unless ``path`` is a folder this process can write
+    in, or one it can make (its nearest existing parent is a writable folder)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a directory")
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{flag} {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == path else f" ({existing}, where it would be made)"
+        raise UserError(f"{flag} {path}: not writable{where}")
+
+
+def sample_error(exc: BaseException) -> UserError:
+    """``--on-error raise``'s stop at an unreadable file (a
+    :class:`~jpegcoef.folder.SampleError`, also as a DataLoader worker re-raises it, with the
+    worker's traceback in its message) as one line naming the file."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    for prefix in ("jpegcoef.folder.SampleError: ", "SampleError: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    return UserError(f"{text} (--on-error raise stops at the first unreadable file; "
+                     f"--on-error skip leaves such files out and lists them)")
 
 
 def prepared_settings(root: Path) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -98,14 +98,21 @@ class TrainSplit:
                 "holdout_images": None if self.holdout is None else len(self.holdout),
                 "train_images_scanned": self.scanned}
 
-    def check_batches(self, batch_size: int, world_size: int, where: Path) -> None:
+    def check_batches(self, batch_size: int, world_size: int, where: Path,
+                      unreadable: Optional[Callable[[], Optional[Mapping[str, str]]]] = None) -> None:
         """A :class:`UsageError` when the part trained on fills no whole batch (the training
-        loader drops the last partial one), naming the flags that made it that small."""
+        loader drops the last partial one), naming the flags that made it that small.
+        ``unreadable``: as :func:`harness.folders.check_batches` takes it (no file of the part
+        can be read: that is said instead)."""
         if self.train is None:
             return
         need = batch_size * world_size
         n = len(self.train)
         if n < need:
+            errors = unreadable() if unreadable is not None else None
+            if errors:
+                from .folders import no_images  # noqa: PLC0415
+                raise no_images(where, errors, n, "train")
             flags = " and ".join(f for f, on in (("--holdout", self.holdout is not None),
                                                   ("--train-fraction", self.fraction < 1.0)) if on)
             raise UsageError(f"{where}: {n} of {self.scanned} images left to train on after {flags}, "

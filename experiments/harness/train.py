@@ -116,15 +116,22 @@ def train_split_stats(split: Path, files: Optional[list[str]] = None) -> dict[st
     images are not looked at, not even unlabelled)."""
     from jpegcoef import shards, stats  # noqa: PLC0415
 
+    def compute(paths: list) -> dict[str, Any]:
+        try:
+            return stats.compute(paths, on_error="skip", progress=False)
+        except ValueError as e:  # none of the files could be read (or no files at all)
+            raise UserError(f"{split}: no training image could be read for the training "
+                            f"statistics (--stats train / --gate-stats train): {e}") from None
+
     if files is not None:
-        st = stats.compute(files, on_error="skip", progress=False)
+        st = compute(files)
         return {"source": "train split, the part trained on (--train-fraction / --holdout; "
                           "jpegcoef.stats.compute)", "images": st["images"],
                 "mean": st["mean"], "std": st["std"]}
     if shards.is_shards(split):
         raise UsageError(f"--gate-stats train reads an ImageFolder split; {split} holds tar shards: "
                          "pass --stats FILE ('jpegcoef stats' over the images) instead")
-    st = stats.compute(stats.list_jpegs(split), on_error="skip", progress=False)
+    st = compute(stats.list_jpegs(split))
     return {"source": "train split (jpegcoef.stats.compute)", "images": st["images"],
             "mean": st["mean"], "std": st["std"]}
 
@@ -264,11 +271,36 @@ def resume_path(resume: str | None, default: Path) -> Path | None:
     if resume is None:
         return None
     if resume == "auto":
+        if default.is_dir():
+            raise UserError(f"--resume: {default} is a directory, not a checkpoint file")
         return default if default.exists() else None
     path = Path(resume).expanduser()
+    if path.is_dir():
+        inside = path / "last.pt"
+        hint = f" (resume from {inside})" if inside.is_file() else ""
+        raise UserError(f"--resume {path} is a directory, not a checkpoint file{hint}")
     if not path.is_file():
         raise UserError(f"--resume {path} does not exist")
     return path
+
+
+def resume_state(path: Path, device: torch.device, auto: bool) -> dict[str, Any]:
+    """The checkpoint ``--resume`` continues from: a :class:`UserError` naming ``path`` when it
+    cannot be read or is not a resumable checkpoint (``last.pt``; ``model.pt`` holds only the
+    weights). ``auto``: found by a plain ``--resume``, so the message says how to start afresh."""
+    fresh = "; delete it to start afresh" if auto else ""
+    try:
+        state = checkpoint.load(path, map_location=device)
+    except (OSError, ValueError) as e:  # damaged, not a torch file, not a dictionary
+        raise UserError(f"--resume: {e}{fresh}") from None
+    missing = [k for k in checkpoint.RESUME_KEYS if k not in state]
+    if missing:
+        hint = (" (model.pt holds only the weights: resume from last.pt)"
+                if "model" in state and "optimizer" not in state else "")
+        raise UserError(f"--resume: {path}: not a resumable checkpoint of experiments/run.py "
+                        f"(it lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''})"
+                        f"{hint}{fresh}")
+    return state
 
 
 def inference_record(variant: str, model_name: str, model_opts: dict[str, Any], classes: list[str],
@@ -332,6 +364,7 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     """Train, evaluate and measure ``variant``; rank 0 writes and returns the results dict."""
     from jpegcoef import models  # noqa: PLC0415
     from jpegcoef import formats  # noqa: PLC0415
+    from jpegcoef.folder import SampleError  # noqa: PLC0415
 
     t_start = time.perf_counter()
     progress = info.is_main and console.progress_enabled(False if args.no_progress else None)
@@ -379,7 +412,8 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
         getattr(args, "holdout", None) is not None
     part = splits.plan(args, root / "train", classes, make_format(fmt_opts) if wants_part else None,
                        crop)
-    part.check_batches(args.batch_size, info.world_size, root / "train")
+    part.check_batches(args.batch_size, info.world_size, root / "train",
+                       unreadable=lambda: probe_files(part.train, fmt_name, fmt_opts, crop, args.augment))
     if args.stats == "train" and fmt_name != "rgb":
         fmt_opts["stats"] = train_split_stats(root / "train", part.files())  # computed at start
     elif args.stats and fmt_name != "rgb":
@@ -450,21 +484,26 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     resumed = False
     resume_from = resume_path(args.resume, ckpt_path)
     if resume_from is not None:
-        state = checkpoint.load(resume_from, map_location=device)
+        state = resume_state(resume_from, device, auto=args.resume == "auto")
         if state.get("config") != config:
             old = state.get("config") or {}
             diff = {k: (old.get(k), v) for k, v in config.items() if old.get(k) != v}
             raise UsageError(f"--resume: {resume_from} was written with different settings "
                              f"(checkpoint, now): {diff}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, global_step = state["epoch"], state["global_step"]
-        history = list(state["history"])
-        train_time, train_images = state["train_time"], state["train_images"]
-        compute_time, compute_images = state["compute_time"], state["compute_images"]
-        run_dir = Path(state["run_dir"])
-        checkpoint.set_rng_state(state["rng"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            start_epoch, global_step = state["epoch"], state["global_step"]
+            history = list(state["history"])
+            train_time, train_images = state["train_time"], state["train_images"]
+            compute_time, compute_images = state["compute_time"], state["compute_images"]
+            run_dir = Path(state["run_dir"])
+            checkpoint.set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as e:  # same settings, other contents
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise UserError(f"--resume: {resume_from}: its saved state does not fit this run "
+                            f"({type(e).__name__}: {first})") from None
         resumed = True
         if info.is_main:
             print(f"[{variant}] resuming from {resume_from} after epoch {start_epoch}", flush=True)
@@ -560,6 +599,9 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
             bar.close()
         dt = time.perf_counter() - t_epoch
         loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], info, device)
+        if not seen:  # every file skipped (the check before training read one: they changed)
+            raise folders.no_images(root / "train", _skipped(train_loader.dataset.skipped),
+                                    len(train_loader.dataset), "train")
         train_time += dt
         train_images += int(seen)
         row = {"epoch": epoch + 1, "phase": phase, "lr": cur_lr,
@@ -597,14 +639,21 @@ def run_variant(args: argparse.Namespace, variant: str, info: DistInfo,
     # -- evaluation and measurement (rank 0; the others wait) --------------------------------
     result = None
     if info.is_main:
-        result = _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name,
-                         fmt_opts, loader, train_loader, device, crop, amp, channels_last, lr,
-                         gate_lambda, plan, history, train_time, train_images, compute_time,
-                         compute_images, info, root, dataset_name, num_classes, t_data, t_start,
-                         classes=classes, optimizer_steps=global_step, part=part, steps=steps,
-                         steps_per_epoch=steps_per_epoch, budget_plan=budget_plan)
+        # model.pt first: an evaluation that fails on the data keeps the trained model
         model_file = checkpoint.save({"inference": inference, "model": bare.state_dict()},
                                      ckpt_path.with_name("model.pt"))
+        try:
+            result = _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name,
+                             fmt_opts, loader, train_loader, device, crop, amp, channels_last, lr,
+                             gate_lambda, plan, history, train_time, train_images, compute_time,
+                             compute_images, info, root, dataset_name, num_classes, t_data,
+                             t_start, classes=classes, optimizer_steps=global_step, part=part,
+                             steps=steps, steps_per_epoch=steps_per_epoch, budget_plan=budget_plan)
+        except UserError as e:
+            raise type(e)(f"{e} (the trained model is saved: {model_file})") from None
+        except SampleError as e:  # --on-error raise, on a file of the evaluated split
+            raise UserError(f"{folders.sample_error(e)} (the trained model is saved: "
+                            f"{model_file})") from None
         result["_model"] = str(model_file)
         print(f"[{variant}] model for 'jpegcoef predict' / '--evaluate': {model_file}", flush=True)
     log.close()
@@ -652,8 +701,10 @@ def split_loader(split: str, train: bool, size: int, distributed: bool, *, root:
                                seed=args.seed, on_error=args.on_error,
                                augment=augment,
                                classes=classes, distributed=distributed, **fmt_opts)
-    except TooFewImages as e:  # the command-line wording (names the flag)
-        folders.check_batches(e.images, args.batch_size, world_size, where)
+    except TooFewImages as e:  # the command-line wording (names the flag), or: none readable
+        folders.check_batches(e.images, args.batch_size, world_size, where,
+                              unreadable=lambda: probe_files(source, fmt_name, fmt_opts, size,
+                                                             augment, classes))
         raise
     except (ValueError, FileNotFoundError) as e:  # a data problem the scan names: one line, exit 1
         raise UserError(str(e)) from None
@@ -662,7 +713,36 @@ def split_loader(split: str, train: bool, size: int, distributed: bool, *, root:
     folders.align_labels(ld.dataset, classes, where)  # train's class list, by name
     if train:
         folders.check_loaded(ld.dataset, classes, where)
+    folders.check_readable(ld.dataset, where, split)  # reads files until one loads: before training
     return ld
+
+
+def probe_files(source: Any, fmt_name: str, fmt_opts: dict[str, Any], crop: int,
+                augment: Optional[str], classes: Optional[list[str]] = None) -> Optional[dict[str, str]]:
+    """``{file: error}`` when no file of ``source`` (a folder or a file list) can be read, else
+    None (:func:`folders.unreadable`, with the evaluation transform); None too when ``source``
+    cannot even be scanned (the loader says why)."""
+    from jpegcoef.folder import JpegFolder  # noqa: PLC0415
+
+    if source is None:
+        return None
+    try:
+        ds = JpegFolder(source, fmt_name, train=False, crop=crop, on_error="skip",
+                        augment=augment if fmt_name != "rgb" or augment == "crop" else None,
+                        classes=classes, **fmt_opts)
+    except (TypeError, ValueError, OSError):
+        return None
+    return folders.unreadable(ds)
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """``--results-dir``, ``--checkpoint-dir`` and ``--run-dir`` (or their defaults) are folders
+    this process can write in (or make): checked before anything trains, so that a result is
+    not lost after training (:func:`folders.check_output_dir`)."""
+    for flag, value, default in (("--results-dir", args.results_dir, results.RESULTS_DIR),
+                                 ("--checkpoint-dir", args.checkpoint_dir, EXPERIMENTS / "checkpoints"),
+                                 ("--run-dir", args.run_dir, EXPERIMENTS / "runs")):
+        folders.check_output_dir(Path(value) if value else Path(default), flag)
 
 
 def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, fmt_opts, loader,
@@ -678,8 +758,14 @@ def _finish(args, variant, model_name, model_opts, model, bare, fmt, fmt_name, f
     eval_split = part.eval_split  # "holdout": the held-out training images, never val
     val_loader = _val_loader_cache(loader, crop, eval_split)
     _VAL_CACHE.clear()
-    ev = evaluate.evaluate(model, val_loader, val_loader.dataset.pipeline, device, amp=amp, channels_last=channels_last,
-                           progress=progress, num_classes=num_classes)
+    try:
+        ev = evaluate.evaluate(model, val_loader, val_loader.dataset.pipeline, device, amp=amp,
+                               channels_last=channels_last, progress=progress,
+                               num_classes=num_classes)
+    except evaluate.NoImages:  # every file skipped (the check before training read one)
+        raise folders.no_images(root / ("train" if eval_split == "holdout" else eval_split),
+                                _skipped(val_loader.dataset.skipped), len(val_loader.dataset),
+                                eval_split) from None
     metrics: dict[str, Any] = {"top1": ev["top1"], "top5": ev["top5"], "val_loss": ev["loss"]}
     if args.shift_max > 0:
         unit = evaluate.SHIFT_UNIT_PX  # the same pixel shifts for every input format

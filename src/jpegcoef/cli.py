@@ -100,10 +100,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                        short_side=args.short_side)
     for r in rows:
         if args.json:
-            print(json.dumps({"file": r["file"], "top": [{"class": c, "probability": p} for c, p in r["top"]]}
+            print(json.dumps({**r, "top": [{"class": c, "probability": p} for c, p in r["top"]]}
                              if "top" in r else r))
         elif "top" in r:
             print(f"{r['file']}: " + ", ".join(f"{c} {100 * p:.1f}%" for c, p in r["top"]))
+    warned = {r["file"]: r["warning"] for r in rows if "warning" in r}
+    if warned:  # one line, as 'jpegcoef stats' says it (not Python's warning with a source line)
+        console.print_warning(f"{PROG} predict", console.skipped_summary(
+            warned, len(rows), 5, what="files read with libjpeg warnings").replace(" skipped:", ":")
+            + " (predicted from what libjpeg recovered)")
     failed = {r["file"]: r["error"] for r in rows if "error" in r}
     if failed:
         console.print_warning(f"{PROG} predict", console.skipped_summary(failed, len(rows), 5))

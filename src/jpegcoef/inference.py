@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
@@ -39,8 +40,8 @@ from typing import Any, Optional, Sequence, Union
 import torch
 from torch import nn
 
-__all__ = ["MODEL_FORMAT", "EXPORT_KINDS", "model_record", "Classifier", "load", "export",
-           "load_exported", "input_names"]
+__all__ = ["MODEL_FORMAT", "EXPORT_KINDS", "model_record", "Classifier", "load", "read_checkpoint",
+           "export", "load_exported", "input_names"]
 
 MODEL_FORMAT = "jpegcoef-model/1"
 PathLike = Union[str, os.PathLike]
@@ -67,12 +68,101 @@ def model_record(*, model: str, model_options: dict, classes: Sequence[str], inp
             "crop": int(crop), "prepared": dict(prepared) if prepared else None, "augment": augment}
 
 
+#: What :func:`load` reads from the ``"inference"`` record (:func:`model_record` writes them all).
+_RECORD_KEYS = ("model", "model_options", "classes", "input_format", "format_options", "crop")
+
+
 def _record_of(state: Any, path: PathLike) -> dict[str, Any]:
+    """The checked ``"inference"`` record of a loaded checkpoint: a :class:`ValueError` naming
+    ``path`` when there is none or it lacks what :func:`load` needs."""
     rec = state.get("inference") if isinstance(state, dict) else None
     if not isinstance(rec, dict) or rec.get("format") != MODEL_FORMAT or "model" not in state:
         raise ValueError(f"{path}: not a jpegcoef model checkpoint (no 'inference' record; "
                          f"checkpoints of experiments/run.py carry one)")
+    missing = [k for k in _RECORD_KEYS if k not in rec]
+    if missing:
+        raise ValueError(f"{path}: its 'inference' record lacks {', '.join(map(repr, missing))} "
+                         f"(a record of experiments/run.py has {', '.join(_RECORD_KEYS)})")
+    classes = rec["classes"]
+    if not isinstance(classes, (list, tuple)) or not classes:
+        raise ValueError(f"{path}: its 'inference' record's 'classes' is not a list of class "
+                         f"names ({classes!r})")
+    if not isinstance(rec["model_options"], dict) or not isinstance(rec["format_options"], dict):
+        raise ValueError(f"{path}: its 'inference' record's model_options / format_options are "
+                         f"not dictionaries")
+    if not isinstance(state["model"], dict):
+        raise ValueError(f"{path}: its 'model' entry is not a dictionary of weights "
+                         f"({type(state['model']).__name__})")
     return rec
+
+
+def _few(names: Sequence[str], first: int = 3) -> str:
+    more = f", and {len(names) - first} more" if len(names) > first else ""
+    return ", ".join(names[:first]) + more
+
+
+def _misfit(model: nn.Module, weights: dict[str, Any]) -> str:
+    """How ``weights`` differ from ``model``'s own tensors: shapes, missing and extra names
+    (empty when they do not differ in any of these ways)."""
+    own = model.state_dict()
+    shaped = [k for k in own if k in weights and hasattr(weights[k], "shape")
+              and tuple(weights[k].shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in weights]
+    extra = [k for k in weights if k not in own]
+    parts = []
+    if shaped:
+        shown = "; ".join(f"{k}: {list(weights[k].shape)} in the file, {list(own[k].shape)} in the model"
+                          for k in shaped[:3])
+        parts.append(f"{len(shaped)} tensor(s) of another shape ({shown}"
+                     f"{f'; and {len(shaped) - 3} more' if len(shaped) > 3 else ''})")
+    if missing:
+        parts.append(f"{len(missing)} the file lacks ({_few(missing)})")
+    if extra:
+        parts.append(f"{len(extra)} the model does not have ({_few(extra)})")
+    return "; ".join(parts)
+
+
+def _load_error(e: BaseException) -> str:
+    """``'Type: reason'`` of a failed ``torch.load``, in one line: the weights-only unpickler's
+    own reason (not torch's advice to turn ``weights_only`` off), else the first sentence."""
+    text = str(e).strip()
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].strip()
+    first = (text.splitlines() or [""])[0].strip()
+    if len(first) > 120 and ". " in first:
+        first = first.split(". ", 1)[0]
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
+def _check_file(path: Path) -> None:
+    """``FileNotFoundError`` / ``IsADirectoryError`` naming ``path`` unless it is a file."""
+    if path.is_dir():
+        inside = [n for n in ("model.pt", "last.pt") if (path / n).is_file()]
+        hint = f" (it holds {' and '.join(inside)})" if inside else ""
+        raise IsADirectoryError(f"{path} is a directory, not a checkpoint file{hint}")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is not a regular file")
+
+
+def read_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> dict[str, Any]:
+    """The dictionary saved in the checkpoint ``path`` (``torch.load(weights_only=True)``).
+
+    Raises ``FileNotFoundError`` (no such file), ``IsADirectoryError`` (a folder was given) and
+    ``ValueError`` (the file is damaged, not a torch file, or holds no dictionary), each naming
+    ``path`` in one line.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file
+        raise ValueError(f"{path}: not a readable checkpoint ({_load_error(e)})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a checkpoint of experiments/run.py (it holds a "
+                         f"{type(state).__name__}, not a dictionary)")
+    return state
 
 
 @dataclass
@@ -129,9 +219,14 @@ class Classifier:
         return cache[key]
 
     def host_batch(self, files: Sequence[PathLike], short_side: Optional[int] = None,
-                   augment: Optional[str] = None) -> tuple[dict[str, torch.Tensor], list[int], dict[int, str]]:
+                   augment: Optional[str] = None, warned: Optional[dict[int, str]] = None
+                   ) -> tuple[dict[str, torch.Tensor], list[int], dict[int, str]]:
         """``(host tensors, indices of the files in them, {index: error})`` for ``files``:
-        what :meth:`forward_host` takes (an exported model takes the ``augment="crop"`` batch)."""
+        what :meth:`forward_host` takes (an exported model takes the ``augment="crop"`` batch).
+
+        Files libjpeg reads with warnings (truncated or corrupt data it recovers from) are kept;
+        with ``warned`` given their warnings go there (``{index: libjpeg's text}``) instead of
+        being issued (:class:`~jpegcoef.errors.JpegWarning`)."""
         from .data import JpegFolder  # noqa: PLC0415
 
         if short_side is None:
@@ -145,7 +240,7 @@ class Classifier:
                 if not os.path.isfile(srcs[i]):
                     errors[i] = "does not exist" if not os.path.exists(srcs[i]) else "not a file"
                     continue
-                host, _, meta = ds.load(i)
+                host, _, meta = _load_noting(ds, i, srcs[i], warned)
                 if host is None:
                     errors[i] = str(meta.get("error")).replace(f"{srcs[i]}: ", "")
                 else:
@@ -165,12 +260,14 @@ class Classifier:
     def predict(self, files: Sequence[PathLike], top_k: int = 5, batch_size: int = 32,
                 short_side: Optional[int] = None) -> list[dict[str, Any]]:
         """Per file, in order: ``{"file", "top": [(class, probability), ...]}`` (``top_k`` best)
-        or ``{"file", "error"}`` for a file that could not be read."""
+        or ``{"file", "error"}`` for a file that could not be read; a file libjpeg read with
+        warnings (truncated or corrupt data it recovered from) also has ``"warning"``: its text."""
         k = max(1, min(top_k, len(self.classes)))
         out: list[dict[str, Any]] = []
         for start in range(0, len(files), batch_size):
             chunk = list(files[start:start + batch_size])
-            batch, good, errors = self.host_batch(chunk, short_side)
+            warned: dict[int, str] = {}
+            batch, good, errors = self.host_batch(chunk, short_side, warned=warned)
             rows: dict[int, Any] = {}
             if good:
                 probs = torch.softmax(self.forward_host(batch).float(), dim=1).cpu()
@@ -178,9 +275,34 @@ class Classifier:
                 rows = {i: [(self.classes[int(c)], round(float(v), 6)) for v, c in zip(p[j], idx[j])]
                         for j, i in enumerate(good)}
             for i, f in enumerate(chunk):
-                out.append({"file": str(f), "top": rows[i]} if i in rows else
-                           {"file": str(f), "error": errors.get(i, "not read")})
+                row = {"file": str(f), "top": rows[i]} if i in rows else \
+                    {"file": str(f), "error": errors.get(i, "not read")}
+                if i in rows and i in warned:
+                    row["warning"] = warned[i]
+                out.append(row)
         return out
+
+
+def _load_noting(ds: Any, index: int, src: str, warned: Optional[dict[int, str]]) -> tuple:
+    """``ds.load(index)`` with libjpeg's warnings (:class:`~jpegcoef.errors.JpegWarning`) noted
+    in ``warned[index]`` without ``src``'s name, instead of issued (``warned`` None: issued);
+    other warnings pass on."""
+    from .errors import JpegWarning  # noqa: PLC0415
+
+    if warned is None:
+        return ds.load(index)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", JpegWarning)
+        out = ds.load(index)
+    texts = []
+    for w in caught:
+        if issubclass(w.category, JpegWarning):
+            texts.append(str(w.message).replace(f"{src}: ", ""))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if texts:
+        warned[index] = "; ".join(dict.fromkeys(texts))
+    return out
 
 
 def _is_jpeg(path: str) -> bool:
@@ -201,22 +323,30 @@ def load(path: PathLike, device: Union[str, torch.device] = "cpu") -> Classifier
     from . import models  # noqa: PLC0415
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - a damaged or foreign file
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first})") from None
+    state = read_checkpoint(path)
     rec = _record_of(state, path)
-    model = models.create(rec["model"], num_classes=len(rec["classes"]), **rec["model_options"])
-    model.load_state_dict(state["model"])
+    what = f"{rec['model']} {rec['model_options']}, {len(rec['classes'])} classes"
+    try:
+        model = models.create(rec["model"], num_classes=len(rec["classes"]), **rec["model_options"])
+    except (KeyError, TypeError, ValueError) as e:  # a model or option this version lacks
+        raise ValueError(f"{path}: its record's model ({what}) cannot be built here "
+                         f"({type(e).__name__}: {e})") from None
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        why = _misfit(model, state["model"]) or _load_error(e)
+        raise ValueError(f"{path}: the weights do not fit the model its record describes "
+                         f"({what}): {why}") from None
     device = torch.device(device)
     model.to(device).eval()
     opts = dict(rec["format_options"])
     if rec.get("stats"):
         opts["stats"] = rec["stats"]
-    fmt = formats.get(rec["input_format"], **opts)
+    try:
+        fmt = formats.get(rec["input_format"], **opts)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: its record's input format {rec['input_format']!r} "
+                         f"{rec['format_options']} cannot be made here ({type(e).__name__}: {e})") from None
     return Classifier(model, fmt, list(rec["classes"]), int(rec["crop"]), rec, device)
 
 

@@ -139,19 +139,47 @@ def main(directory: str, output: Optional[str] = None, limit: Optional[int] = No
          on_error: str = "skip", progress: bool = True) -> dict:
     """The ``jpegcoef stats`` command: compute over ``directory`` and write JSON (stdout if no output).
 
-    Raises ``FileNotFoundError`` / ``NotADirectoryError`` for a bad ``directory`` and
-    ``ValueError`` when it holds no JPEG file or none could be read."""
+    Raises ``FileNotFoundError`` / ``NotADirectoryError`` for a bad ``directory`` or a folder
+    of ``output`` that is missing (checked before the files are read), ``IsADirectoryError``
+    when ``output`` is a folder, ``OSError`` naming ``output`` when it cannot be written, and
+    ``ValueError`` when ``directory`` holds no JPEG file or none could be read."""
     files = list_jpegs(directory)
     if not files:
         raise ValueError(f"no JPEG files ({', '.join(JPEG_SUFFIXES)}) under {directory}")
+    if output:
+        _check_output(Path(output))
     if limit:
         files = files[:limit]
     result = compute(files, on_error=on_error, progress=progress)
     text = json.dumps(result, indent=1)
     if output:
-        tmp = Path(str(output) + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, output)
+        _write_atomic(Path(output), text)
     else:
         print(text)
     return result
+
+
+def _check_output(output: Path) -> None:
+    """Errors naming ``output`` (the user's path) for a file that could never be written there."""
+    parent = output.parent
+    if output.is_dir():
+        raise IsADirectoryError(f"{output} is a directory (give a file name for the JSON)")
+    if not parent.exists():
+        raise FileNotFoundError(f"{output}: the folder {parent} does not exist")
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{output}: {parent} is not a directory")
+
+
+def _write_atomic(output: Path, text: str) -> None:
+    """``text`` into ``output`` through a temporary file beside it; an ``OSError`` names
+    ``output``, not the temporary file, and leaves no temporary file behind."""
+    tmp = Path(str(output) + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, output)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise type(e)(e.errno, e.strerror or str(e), str(output)) from None
