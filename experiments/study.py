@@ -358,7 +358,9 @@ def aggregate(results: list[RunResult], speed_info: Optional[dict[str, Any]],
             same = [k for k in mine if k in base]
             if same and row.label != BASELINE:
                 entry["paired_vs_resnet50"] = paired([mine[k] - base[k] for k in same])
-        if row.ablation_of:  # against the row it changes, at the same cuts and seeds
+        # against the row it changes, at the same cuts and seeds; not for a row scored on
+        # held-out train (the lr sweep): its top-1 is not comparable with val's
+        if row.ablation_of and entry["eval_split"] == "val":
             parent = top.get(row.ablation_of, {})
             same = [k for k in mine if k in parent]
             if same:

@@ -212,3 +212,15 @@ def test_from_json_writes_the_readme_block_between_its_markers(tmp_path, monkeyp
     with pytest.raises(SystemExit):
         study.main(["--from-json", str(bad)])
     assert "not a study JSON" in capsys.readouterr().err
+
+
+def test_a_held_out_train_row_is_not_compared_with_val_rows():
+    """The lr sweep scores on held-out train: no difference against resnet50 or its row (val)."""
+    runs = [_run("resnet50", 0, 0.80), _run("resnet50/lr=0.1", 0, 0.90)]
+    runs[1].data["eval_split"] = "holdout"
+    out = study.aggregate(runs, None, study.STUDY + study.ABLATIONS)
+    lr = next(r for r in out["rows"] if r["row"] == "resnet50/lr=0.1")
+    assert lr["eval_split"] == "holdout" and lr["top1_mean"] == pytest.approx(90.0)
+    assert "paired_vs_row" not in lr and "paired_vs_resnet50" not in lr
+    assert "top1_gap_vs_resnet50" not in lr
+    assert "| resnet50/lr=0.1 (held-out train) | 90.0 |  |  |" in study.table(out)
