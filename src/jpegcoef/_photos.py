@@ -231,9 +231,9 @@ def _load(path: str) -> Image.Image:
         raise ValueError(f"photos(): cannot read source photograph {path}: {exc}") from exc
 
 
-def _licences_md(sources: list[Photo]) -> str:
+def _licences_md(sources: list[Photo], shipped_by: str = "the package named") -> str:
     lines = ["# Source photographs", "",
-             "Each class of this dataset is cut from one photograph, shipped by the package named.", "",
+             f"Each class of this dataset is cut from one photograph, shipped by {shipped_by}.", "",
              "| class | package | file | licence | credit |", "|---|---|---|---|---|"]
     for ph in sources:
         lines.append(f"| {ph.name} | {ph.package or '-'} | {Path(ph.path).name} | {ph.licence or '-'} "
@@ -446,12 +446,6 @@ def cells_v2(w: int, h: int, cell: float, gap: float, cut: int, label: int
     return split
 
 
-def _licences_md_v2(sources: list[Photo]) -> str:
-    return _licences_md(sources).replace(
-        "shipped by the package named.",
-        "shipped by the Debian package named (its /usr/share/doc/<package>/copyright).")
-
-
 def photos_v2(root: Union[None, str, os.PathLike] = None, *,
               sources: Optional[Iterable[Union[Photo, str, os.PathLike, tuple]]] = None,
               cut: Optional[int] = None, train_per_class: Optional[int] = None,
@@ -547,5 +541,6 @@ def photos_v2(root: Union[None, str, os.PathLike] = None, *,
                     "layout": classes,  # per class: resized size, cells per split, crops as [cell, box]
                     "images": {s: n * len(srcs) for s, n in counts.items()}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        (tmp / "LICENSES.md").write_text(_licences_md_v2(srcs))
+        (tmp / "LICENSES.md").write_text(_licences_md(
+            srcs, "the Debian package named (its /usr/share/doc/<package>/copyright)"))
     return final
